@@ -1,0 +1,120 @@
+using Burnrate.Attribution;
+using Burnrate.Rating;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Burnrate.Configuration;
+
+/// <summary>
+/// The configuration file (YAML). Every key is documented in <c>docs/configuration.md</c>. A missing file is not an
+/// error: defaults give an embedded DuckDB store under the data directory, the built-in catalog, loopback only.
+/// </summary>
+public sealed class BurnrateConfig
+{
+    public StorageSection Storage { get; set; } = new();
+    public RatingSection Rating { get; set; } = new();
+    public PricingSection Pricing { get; set; } = new();
+    public List<AttributionRuleSection> Attribution { get; set; } = [];
+    /// <summary>Alert rules (evaluated by the alert engine; accepted here so one file serves every version).</summary>
+    public List<Dictionary<string, object>> Rules { get; set; } = [];
+    /// <summary>Notification targets (used by the alert engine).</summary>
+    public List<Dictionary<string, object>> Notify { get; set; } = [];
+
+    /// <summary>Where the file came from, for messages.</summary>
+    [YamlIgnore]
+    public string? Path { get; private set; }
+
+    public sealed class StorageSection
+    {
+        /// <summary>DuckDB database file; default <c>{data}/burnrate.duckdb</c>.</summary>
+        public string? Duckdb { get; set; }
+        /// <summary>ClickHouse URL (scale-out; not in this version).</summary>
+        public string? Clickhouse { get; set; }
+    }
+
+    public sealed class RatingSection
+    {
+        public string Grace { get; set; } = "30s";
+        public string Staleness { get; set; } = "5m";
+        public bool SpotFallsBackToOnDemand { get; set; } = true;
+    }
+
+    public sealed class PricingSection
+    {
+        /// <summary>Extra catalog files in Burnrate's catalog format; their entries override the built-in ones.</summary>
+        public List<string> Catalogs { get; set; } = [];
+        /// <summary>SkyPilot catalog directories or <c>vms.csv</c> files (e.g. <c>~/.sky/catalogs/v7</c>).</summary>
+        public List<string> SkypilotCatalogs { get; set; } = [];
+    }
+
+    public sealed class AttributionRuleSection
+    {
+        public Dictionary<string, string> Match { get; set; } = [];
+        public Dictionary<string, string> Set { get; set; } = [];
+        public bool Override { get; set; }
+    }
+
+    /// <summary>The rating options the file describes.</summary>
+    public RatingOptions ToRatingOptions() => new()
+    {
+        Grace = Durations.Parse(Rating.Grace, "rating.grace"),
+        Staleness = Durations.Parse(Rating.Staleness, "rating.staleness"),
+        SpotFallsBackToOnDemand = Rating.SpotFallsBackToOnDemand,
+    };
+
+    /// <summary>The attribution rules the file describes.</summary>
+    public AttributionRules ToAttributionRules() =>
+        new(Attribution.Select(r => new AttributionRule { Match = r.Match, Set = r.Set, Override = r.Override }));
+
+    /// <summary>The DuckDB file: the configured one, else <c>{dataDirectory}/burnrate.duckdb</c>.</summary>
+    public string DuckDbPath(string dataDirectory) =>
+        string.IsNullOrWhiteSpace(Storage.Duckdb) ? System.IO.Path.Combine(dataDirectory, "burnrate.duckdb") : Storage.Duckdb;
+
+    /// <summary>Parses YAML text. Throws <see cref="ConfigException"/> naming the line and key that is wrong.</summary>
+    public static BurnrateConfig Parse(string yaml, string? path = null)
+    {
+        var deserializer = new DeserializerBuilder()
+            .WithNamingConvention(UnderscoredNamingConvention.Instance)
+            .Build();
+        BurnrateConfig config;
+        try
+        {
+            config = deserializer.Deserialize<BurnrateConfig?>(yaml) ?? new BurnrateConfig();
+        }
+        catch (YamlException e)
+        {
+            var message = e.InnerException?.Message ?? e.Message;
+            throw new ConfigException($"{path ?? "config"}:{e.Start.Line}:{e.Start.Column}: {message}", e);
+        }
+        config.Path = path;
+        try
+        {
+            _ = config.ToRatingOptions();
+            _ = config.ToAttributionRules();
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new ConfigException($"{path ?? "config"}: {e.Message}", e);
+        }
+        return config;
+    }
+
+    /// <summary>Loads a file; a null path gives the defaults. A path that does not exist is an error.</summary>
+    public static BurnrateConfig Load(string? path)
+    {
+        if (path is null)
+            return new BurnrateConfig();
+        if (!File.Exists(path))
+            throw new ConfigException($"config file '{path}' does not exist.");
+        return Parse(File.ReadAllText(path), path);
+    }
+}
+
+/// <summary>A configuration file that cannot be used; the message says where and why.</summary>
+public sealed class ConfigException : Exception
+{
+    public ConfigException(string message) : base(message) { }
+    public ConfigException(string message, Exception inner) : base(message, inner) { }
+    public ConfigException() { }
+}

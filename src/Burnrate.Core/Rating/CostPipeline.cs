@@ -1,0 +1,187 @@
+using Burnrate.Storage;
+using Burnrate.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Burnrate.Rating;
+
+/// <summary>
+/// Drives the rating engine: takes events, rates each minute once it is closed (its end plus the grace period has
+/// passed on the injected clock), writes the minute's ledger rows, work counters and workloads to the store, and
+/// keeps running totals and the current burn for live views.
+/// </summary>
+/// <remarks>Thread-safe: events and rating are serialized through one lock; the store write happens outside it.</remarks>
+public sealed partial class CostPipeline : IDisposable
+{
+    private readonly RatingEngine _engine;
+    private readonly ICostStore _store;
+    private readonly TimeSpan _grace;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _rating = new(1, 1);
+    private readonly Dictionary<string, long> _totalsByWorkload = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _totalsByProvider = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dirtyWorkloads = new(StringComparer.Ordinal);
+    private DateTimeOffset? _nextMinute;
+    private long _eventCount;
+    private long _lineCount;
+    private long _totalNanos;
+
+    public CostPipeline(RatingEngine engine, ICostStore store, RatingOptions? options = null, ILogger? logger = null)
+    {
+        _engine = engine;
+        _store = store;
+        _grace = (options ?? new RatingOptions()).Grace;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Events applied so far.</summary>
+    public long EventCount => Interlocked.Read(ref _eventCount);
+
+    /// <summary>Ledger rows written so far.</summary>
+    public long LineCount => Interlocked.Read(ref _lineCount);
+
+    /// <summary>Everything rated so far.</summary>
+    public Money Total => new(Interlocked.Read(ref _totalNanos));
+
+    /// <summary>The end of the last minute rated.</summary>
+    public DateTimeOffset? RatedThrough
+    {
+        get
+        {
+            lock (_lock)
+                return _engine.RatedThrough;
+        }
+    }
+
+    /// <summary>Keys booked at zero because no price was known.</summary>
+    public IReadOnlyList<string> Unpriced
+    {
+        get
+        {
+            lock (_lock)
+                return [.. _engine.Unpriced];
+        }
+    }
+
+    /// <summary>Applies events (in time order) to the inventory.</summary>
+    public void Apply(IReadOnlyList<FleetEvent> events)
+    {
+        lock (_lock)
+        {
+            foreach (var e in events)
+            {
+                _nextMinute ??= RatingEngine.Floor(e.Time);
+                _engine.Apply(e);
+                if (e is WorkloadStarted ws)
+                    _dirtyWorkloads.Add(ws.Workload.Id);
+                else if (e is WorkloadStopped wst)
+                    _dirtyWorkloads.Add(wst.WorkloadId);
+            }
+            Interlocked.Add(ref _eventCount, events.Count);
+        }
+    }
+
+    /// <summary>
+    /// Rates and stores every minute that is closed at <paramref name="now"/>; returns how many minutes were rated.
+    /// </summary>
+    public async Task<int> RateClosedMinutesAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await _rating.WaitAsync(cancellationToken);
+        try
+        {
+            var lines = new List<CostLine>();
+            var work = new List<WorkMinute>();
+            List<WorkloadRecord> workloads;
+            var minutes = 0;
+            lock (_lock)
+            {
+                while (_nextMinute is { } minute && minute.AddMinutes(1) + _grace <= now)
+                {
+                    var rated = _engine.RateMinute(minute);
+                    lines.AddRange(rated.Lines);
+                    work.AddRange(rated.Work);
+                    _nextMinute = minute.AddMinutes(1);
+                    minutes++;
+                }
+                foreach (var line in lines)
+                {
+                    if (line.Cost.Nanos == 0)
+                        continue;
+                    _totalsByWorkload[line.WorkloadId] = _totalsByWorkload.GetValueOrDefault(line.WorkloadId) + line.Cost.Nanos;
+                    _totalsByProvider[line.Provider] = _totalsByProvider.GetValueOrDefault(line.Provider) + line.Cost.Nanos;
+                    _totalNanos += line.Cost.Nanos;
+                }
+                workloads = _dirtyWorkloads.Count == 0
+                    ? []
+                    : [.. _engine.Workloads.Where(w => _dirtyWorkloads.Contains(w.Info.Id)).Select(w => new WorkloadRecord(w.Info, w.Started, w.Stopped, w.EstimatePerHour))];
+                _dirtyWorkloads.Clear();
+            }
+            if (workloads.Count > 0)
+                await _store.UpsertWorkloadsAsync(workloads, cancellationToken);
+            if (lines.Count > 0)
+                await _store.WriteAsync(lines, cancellationToken);
+            if (work.Count > 0)
+                await _store.WriteWorkAsync(work, cancellationToken);
+            Interlocked.Add(ref _lineCount, lines.Count);
+            if (minutes > 0)
+                LogRated(_logger, minutes, lines.Count);
+            return minutes;
+        }
+        finally
+        {
+            _rating.Release();
+        }
+    }
+
+    /// <summary>The burn rate right now, by workload, with running totals.</summary>
+    public BurnSummary Burn(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var lines = _engine.CurrentBurn(now);
+            var names = _engine.Workloads.ToDictionary(w => w.Info.Id, w => w.Info, StringComparer.Ordinal);
+            var byWorkload = lines
+                .GroupBy(l => l.WorkloadId, StringComparer.Ordinal)
+                .Select(g =>
+                {
+                    names.TryGetValue(g.Key, out var info);
+                    var first = g.First().Dimensions;
+                    return new WorkloadBurn(
+                        g.Key,
+                        info?.Name ?? "(idle)",
+                        info?.Team ?? first.Team,
+                        info?.User ?? first.User,
+                        string.Join(",", g.Select(l => l.Dimensions.Provider).Distinct().Order()),
+                        new HourlyRate(g.Sum(l => l.Rate.NanosPerHour)),
+                        new Money(_totalsByWorkload.GetValueOrDefault(g.Key)));
+                })
+                .OrderByDescending(w => w.Rate.NanosPerHour)
+                .ToList();
+            var byProvider = lines.GroupBy(l => l.Dimensions.Provider, StringComparer.Ordinal)
+                .Select(g => new ProviderBurn(g.Key, new HourlyRate(g.Sum(l => l.Rate.NanosPerHour)), new Money(_totalsByProvider.GetValueOrDefault(g.Key))))
+                .ToList();
+            foreach (var (provider, total) in _totalsByProvider)
+            {
+                if (!byProvider.Any(p => p.Provider == provider))
+                    byProvider.Add(new ProviderBurn(provider, HourlyRate.Zero, new Money(total)));
+            }
+            byProvider.Sort((a, b) => b.Total.CompareTo(a.Total));
+            return new BurnSummary(now, new HourlyRate(lines.Sum(l => l.Rate.NanosPerHour)), new Money(_totalNanos), byWorkload, byProvider);
+        }
+    }
+
+    public void Dispose() => _rating.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Rated {Minutes} minute(s): {Lines} ledger rows")]
+    private static partial void LogRated(ILogger logger, int minutes, int lines);
+}
+
+/// <summary>What is burning right now.</summary>
+public sealed record BurnSummary(DateTimeOffset At, HourlyRate Total, Money RatedSoFar, IReadOnlyList<WorkloadBurn> Workloads, IReadOnlyList<ProviderBurn> Providers);
+
+/// <summary>One workload's current rate and what it has cost so far (idle has an empty id).</summary>
+public sealed record WorkloadBurn(string WorkloadId, string Name, string Team, string User, string Providers, HourlyRate Rate, Money Total);
+
+/// <summary>One provider's current rate and its rated total.</summary>
+public sealed record ProviderBurn(string Provider, HourlyRate Rate, Money Total);
