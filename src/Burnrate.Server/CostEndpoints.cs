@@ -18,7 +18,7 @@ public static class CostEndpoints
     /// <summary>The most buckets one query may ask for (range divided by step).</summary>
     public const int MaxBuckets = 100_000;
 
-    private static readonly HashSet<string> s_parameters = new(StringComparer.OrdinalIgnoreCase) { "by", "from", "to", "step", "filter" };
+    private static HashSet<string> AcceptedParameters { get; } = new(StringComparer.OrdinalIgnoreCase) { "by", "from", "to", "step", "filter" };
 
     /// <summary>Maps the cost API. Needs an <see cref="ICostStore"/> in DI; uses a <see cref="TimeProvider"/> when there is one.</summary>
     public static IEndpointRouteBuilder MapCostApi(this IEndpointRouteBuilder app)
@@ -43,7 +43,7 @@ public static class CostEndpoints
     {
         query = new CostQuery { From = now, To = now };
         error = null;
-        var unknown = parameters.Keys.FirstOrDefault(k => !s_parameters.Contains(k));
+        var unknown = parameters.Keys.FirstOrDefault(k => !AcceptedParameters.Contains(k));
         if (unknown is not null)
         {
             error = $"unknown query parameter '{unknown}'; accepted: by, from, to, step, filter";

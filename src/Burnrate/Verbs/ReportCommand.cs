@@ -11,7 +11,7 @@ namespace Burnrate.Cli.Verbs;
 /// <summary><c>burnrate report</c>: cost grouped by dimensions over a range, as a table, CSV or JSON.</summary>
 internal static class ReportCommand
 {
-    private const string TimeHelp = "RFC 3339 (2025-06-01T00:00:00Z) or relative (now, -15m, -2h, -7d)";
+    internal const string TimeHelp = "RFC 3339 (2025-06-01T00:00:00Z) or relative (now, -15m, -2h, -7d)";
 
     public static Command Create(CliServices services)
     {

@@ -4,7 +4,7 @@ namespace Burnrate.Tests.Cli;
 
 public sealed class TimeExpressionTests
 {
-    private static readonly DateTimeOffset s_now = new(2025, 6, 15, 12, 0, 0, TimeSpan.Zero);
+    private static DateTimeOffset Now { get; } = new(2025, 6, 15, 12, 0, 0, TimeSpan.Zero);
 
     [Theory]
     [InlineData("-15m", 15 * 60)]
@@ -16,14 +16,14 @@ public sealed class TimeExpressionTests
     [InlineData("NOW", 0)]
     public void Relative_times_count_back_from_now(string text, int secondsAgo)
     {
-        Assert.True(TimeExpression.TryParse(text, s_now, out var value));
-        Assert.Equal(s_now.AddSeconds(-secondsAgo), value);
+        Assert.True(TimeExpression.TryParse(text, Now, out var value));
+        Assert.Equal(Now.AddSeconds(-secondsAgo), value);
     }
 
     [Fact]
     public void Rfc3339_with_an_offset_is_the_same_instant_in_utc()
     {
-        Assert.True(TimeExpression.TryParse("2025-06-01T02:30:00+02:00", s_now, out var value));
+        Assert.True(TimeExpression.TryParse("2025-06-01T02:30:00+02:00", Now, out var value));
         Assert.Equal(new DateTimeOffset(2025, 6, 1, 0, 30, 0, TimeSpan.Zero), value);
         Assert.Equal(TimeSpan.Zero, value.Offset);
     }
@@ -31,14 +31,14 @@ public sealed class TimeExpressionTests
     [Fact]
     public void Rfc3339_with_z_and_fractional_seconds_is_parsed_exactly()
     {
-        Assert.True(TimeExpression.TryParse("2025-06-01T00:00:00.250Z", s_now, out var value));
+        Assert.True(TimeExpression.TryParse("2025-06-01T00:00:00.250Z", Now, out var value));
         Assert.Equal(new DateTimeOffset(2025, 6, 1, 0, 0, 0, 250, TimeSpan.Zero), value);
     }
 
     [Fact]
     public void A_date_alone_is_utc_midnight()
     {
-        Assert.True(TimeExpression.TryParse("2025-06-01", s_now, out var value));
+        Assert.True(TimeExpression.TryParse("2025-06-01", Now, out var value));
         Assert.Equal(new DateTimeOffset(2025, 6, 1, 0, 0, 0, TimeSpan.Zero), value);
     }
 
@@ -53,7 +53,7 @@ public sealed class TimeExpressionTests
     [InlineData("15")]
     public void Text_that_is_no_time_is_refused(string text)
     {
-        Assert.False(TimeExpression.TryParse(text, s_now, out _));
+        Assert.False(TimeExpression.TryParse(text, Now, out _));
     }
 
     [Theory]
@@ -74,7 +74,7 @@ public sealed class TimeExpressionTests
         var instant = new DateTimeOffset(2025, 6, 1, 8, 0, 0, TimeSpan.FromHours(2));
         var text = TimeExpression.Format(instant);
         Assert.Equal("2025-06-01T06:00:00Z", text);
-        Assert.True(TimeExpression.TryParse(text, s_now, out var back));
+        Assert.True(TimeExpression.TryParse(text, Now, out var back));
         Assert.Equal(instant, back);
     }
 }
