@@ -2,5 +2,5 @@ namespace Burnrate.Cli;
 
 internal static class Program
 {
-    public static int Main(string[] args) => args.Length;
+    public static Task<int> Main(string[] args) => BurnrateCli.InvokeAsync(Composition.CreateServices(), args);
 }

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using Burnrate.Cli.Verbs;
+
+namespace Burnrate.Cli;
+
+/// <summary>
+/// The <c>burnrate</c> command line: builds the verbs and runs them with Burnrate's exit codes (0 ok, 1 runtime
+/// failure, 2 usage error; errors on stderr start with <c>error: </c>).
+/// </summary>
+public static class BurnrateCli
+{
+    /// <summary>The default of <c>--data</c>.</summary>
+    public const string DefaultDataDirectory = "./burnrate-data";
+
+    /// <summary>
+    /// The root command with every verb this library knows, and the global (recursive) <c>--data</c> and
+    /// <c>--config</c> options. Add further verbs with <see cref="Command.Subcommands"/> and
+    /// <see cref="SetGuardedAction"/>.
+    /// </summary>
+    public static RootCommand Build(CliServices services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var root = new RootCommand("Burnrate: real-time GPU cost monitor; what your GPU workloads cost right now, to the minute, on every cloud and cluster.");
+        root.Options.Add(new Option<string>("--data")
+        {
+            Description = "Data directory holding the ledger (burnrate.duckdb)",
+            HelpName = "DIR",
+            DefaultValueFactory = _ => DefaultDataDirectory,
+            Recursive = true,
+        });
+        root.Options.Add(new Option<string?>("--config")
+        {
+            Description = "Configuration file (YAML); without it, built-in defaults",
+            HelpName = "FILE",
+            Recursive = true,
+        });
+        root.Subcommands.Add(ReportCommand.Create(services));
+        root.Subcommands.Add(PricesCommand.Create(services));
+        return root;
+    }
+
+    /// <summary>Parses and runs a command line; returns the exit code.</summary>
+    public static Task<int> InvokeAsync(CliServices services, IReadOnlyList<string> args, CancellationToken cancellationToken = default) =>
+        InvokeAsync(Build(services), services, args, cancellationToken);
+
+    /// <summary>Parses and runs a command line against <paramref name="root"/> (one built by <see cref="Build"/>, maybe with more verbs).</summary>
+    public static async Task<int> InvokeAsync(RootCommand root, CliServices services, IReadOnlyList<string> args, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(services);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+        {
+            foreach (var error in parse.Errors)
+                await services.Error.WriteLineAsync("error: " + error.Message).ConfigureAwait(false);
+            await services.Error.WriteLineAsync("run 'burnrate --help' or 'burnrate VERB --help' for usage").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        var configuration = new InvocationConfiguration
+        {
+            Output = services.Out,
+            Error = services.Error,
+            EnableDefaultExceptionHandler = false,
+        };
+        return await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The value of the global <c>--data</c> option.</summary>
+    public static string GetDataDirectory(ParseResult parse) => parse?.GetValue<string>("--data") ?? DefaultDataDirectory;
+
+    /// <summary>The value of the global <c>--config</c> option, or null.</summary>
+    public static string? GetConfigFile(ParseResult parse) => parse?.GetValue<string?>("--config");
+
+    /// <summary>
+    /// Sets a verb's action so that a <see cref="CliUsageException"/> exits 2, any other exception exits 1, and
+    /// both print <c>error: MESSAGE</c> on <see cref="CliServices.Error"/>.
+    /// </summary>
+    public static void SetGuardedAction(Command command, CliServices services, Func<ParseResult, CancellationToken, Task<int>> action)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(services);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                if (GetConfigFile(parse) is { } config && !File.Exists(config))
+                    throw new CliUsageException($"--config: no file at {config}");
+                return await action(parse, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CliUsageException e)
+            {
+                await services.Error.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                await services.Error.WriteLineAsync("error: interrupted").ConfigureAwait(false);
+                return ExitCodes.Interrupted;
+            }
+#pragma warning disable CA1031 // The CLI's last line: every failure becomes a message and exit code 1.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                await services.Error.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+        });
+    }
+}

@@ -1,0 +1,35 @@
+using Burnrate.Pricing;
+using Burnrate.Storage;
+
+namespace Burnrate.Cli;
+
+/// <summary>
+/// The composition seam of the CLI: everything a verb needs from outside (the store, the price book, the clock,
+/// the console). <c>Program</c> builds the real one; tests build one with fakes.
+/// </summary>
+public sealed class CliServices
+{
+    /// <summary>The ledger's file name inside the data directory.</summary>
+    public const string LedgerFileName = "burnrate.duckdb";
+
+    /// <summary>Opens the ledger of a data directory (e.g. the DuckDB file <c>{dir}/burnrate.duckdb</c>). The caller disposes it.</summary>
+    public required Func<string, CancellationToken, Task<ICostStore>> OpenStore { get; init; }
+
+    /// <summary>Loads the price book (the built-in catalog plus configured feeds).</summary>
+    public required Func<IPriceBook> LoadPriceBook { get; init; }
+
+    /// <summary>Whether a data directory holds a ledger; by default, whether <c>{dir}/burnrate.duckdb</c> exists.</summary>
+    public Func<string, bool> LedgerExists { get; init; } = dir => File.Exists(Path.Combine(dir, LedgerFileName));
+
+    /// <summary>Makes the client used for <c>--server</c>. The caller disposes it.</summary>
+    public Func<HttpClient> CreateHttpClient { get; init; } = () => new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+
+    /// <summary>The clock relative times are resolved against.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Where results and help go.</summary>
+    public TextWriter Out { get; init; } = Console.Out;
+
+    /// <summary>Where errors go.</summary>
+    public TextWriter Error { get; init; } = Console.Error;
+}
