@@ -41,4 +41,8 @@ public sealed record CatalogIssue(string File, int Line, CatalogIssueKind Kind, 
 /// <summary>Prices read from foreign catalog files, and what was done about their quirks.</summary>
 /// <param name="Prices">On-demand and spot entries.</param>
 /// <param name="Issues">Diagnostics, in file and line order.</param>
-public sealed record SkyPilotCatalog(IReadOnlyList<InstancePrice> Prices, IReadOnlyList<CatalogIssue> Issues);
+public sealed record SkyPilotCatalog(IReadOnlyList<InstancePrice> Prices, IReadOnlyList<CatalogIssue> Issues)
+{
+    /// <summary>A new price book holding every price read.</summary>
+    public PriceBook ToPriceBook() => new(Prices);
+}

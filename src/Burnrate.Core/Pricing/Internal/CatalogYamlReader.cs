@@ -51,7 +51,9 @@ internal sealed class CatalogYamlReader
 
         var provider = OptionalString(root, "provider");
         var effective = OptionalDate(root, "effective_from");
-        var source = OptionalString(root, "source") ?? "catalog:" + Path.GetFileName(_file);
+        // A price's source names the file and line it came from, so a ledger amount can be traced back to it.
+        var source = OptionalString(root, "source")
+            ?? (_file.StartsWith("builtin:", StringComparison.Ordinal) ? _file : "catalog:" + Path.GetFileName(_file));
 
         if (Child(root, "instances") is { } instances)
         {
@@ -126,7 +128,7 @@ internal sealed class CatalogYamlReader
                 }
 
                 _prices.Add(new InstancePrice(provider, region, zone, type, capacity, perHour, gpuPerHour, gpus, gpu, vcpus, memory,
-                    effective, $"{source}:{Path.GetFileName(_file)}:{line}"));
+                    effective, $"{source}:{line}"));
                 made++;
             }
 
