@@ -241,3 +241,33 @@ public sealed class SkyPilotCatalogLoaderTests
     private static int[] Lines(SkyPilotCatalog catalog, CatalogIssueKind kind) =>
         catalog.Issues.Where(i => i.Kind == kind).Select(i => i.Line).ToArray();
 }
+
+public sealed class SkyPilotCatalogLoaderLoggingTests
+{
+    [Fact]
+    public void Loading_logs_a_summary_of_what_was_done_per_file()
+    {
+        var logger = new ListLogger();
+        new SkyPilotCatalogLoader(logger).Load(PricingTestPaths.SkyPilotFile("v6/azure/vms.tail-N-series-subset.csv"));
+
+        var summary = Assert.Single(logger.Messages);
+        Assert.Contains("v6/azure/vms.tail-N-series-subset.csv", summary, StringComparison.Ordinal);
+        Assert.Contains("MissingPrice x9", summary, StringComparison.Ordinal);
+        Assert.Contains("AcceleratorCountFixed x3", summary, StringComparison.Ordinal);
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Messages { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Information;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+                Messages.Add(formatter(state, exception));
+        }
+    }
+}
