@@ -9,7 +9,7 @@ namespace Burnrate.Pricing;
 /// </summary>
 public static class BuiltInCatalog
 {
-    private const string ResourcePrefix = "Burnrate.Pricing.Catalog.";
+    internal const string ResourcePrefix = "Burnrate.Pricing.Catalog.";
 
     /// <summary>The names of the embedded catalog files, e.g. <c>aws.yaml</c>, in load order.</summary>
     public static IReadOnlyList<string> FileNames { get; } = ListFiles();
