@@ -38,6 +38,7 @@ public static class BurnrateServer
         app.UseExceptionHandler();
         app.MapHealth();
         app.MapCostApi();
+        app.MapBurnApi();
         return app;
     }
 

@@ -15,8 +15,8 @@ public sealed class CliServices
     /// <summary>Opens the ledger of a data directory (e.g. the DuckDB file <c>{dir}/burnrate.duckdb</c>). The caller disposes it.</summary>
     public required Func<string, CancellationToken, Task<ICostStore>> OpenStore { get; init; }
 
-    /// <summary>Loads the price book (the built-in catalog plus configured feeds).</summary>
-    public required Func<IPriceBook> LoadPriceBook { get; init; }
+    /// <summary>Loads the price book (the built-in catalog plus the catalogs of the config file given, or null).</summary>
+    public required Func<string?, IPriceBook> LoadPriceBook { get; init; }
 
     /// <summary>Whether a data directory holds a ledger; by default, whether <c>{dir}/burnrate.duckdb</c> exists.</summary>
     public Func<string, bool> LedgerExists { get; init; } = dir => File.Exists(Path.Combine(dir, LedgerFileName));

@@ -1,3 +1,4 @@
+using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Storage;
 
@@ -12,7 +13,6 @@ internal static class Composition
         // (or however the DuckDB store is opened) once the store is merged.
         OpenStore = static (_, _) => Task.FromException<ICostStore>(
             new NotSupportedException("the DuckDB store is not wired into this build yet (Composition.CreateServices)")),
-        // LEAD: WIRE HERE. Replace with `() => BuiltInCatalog.Load().ToPriceBook()` once the catalog is merged.
-        LoadPriceBook = static () => throw new NotSupportedException("the built-in price catalog is not wired into this build yet (Composition.CreateServices)"),
+        LoadPriceBook = static configPath => PricingSetup.Load(BurnrateConfig.Load(configPath)).Book,
     };
 }

@@ -40,7 +40,7 @@ internal static class PricesCommand
                     ? c
                     : throw new CliUsageException($"--capacity: '{capacityText}' is not one of on_demand, spot, reserved");
             }
-            var prices = Select(services.LoadPriceBook().InForce(instant), parse.GetValue(gpu), parse.GetValue(cloud), parse.GetValue(region), capacityFilter);
+            var prices = Select(services.LoadPriceBook(BurnrateCli.GetConfigFile(parse)).InForce(instant), parse.GetValue(gpu), parse.GetValue(cloud), parse.GetValue(region), capacityFilter);
             if (parse.GetValue(format) == "json")
                 await services.Out.WriteAsync(ToJson(prices) + "\n").ConfigureAwait(false);
             else

@@ -79,7 +79,7 @@ internal sealed class CliHarness : IDisposable
                 OpenedDirectory = dir;
                 return Task.FromResult(Store);
             },
-            LoadPriceBook = () => prices ?? new FakePriceBook(),
+            LoadPriceBook = _ => prices ?? new FakePriceBook(),
             Time = new FakeTimeProvider(Now),
             Out = Output,
             Error = Errors,

@@ -190,7 +190,7 @@ public sealed class ReportCommandTests
         var services = new Burnrate.Cli.CliServices
         {
             OpenStore = (_, _) => throw new InvalidOperationException("disk on fire"),
-            LoadPriceBook = () => new FakePriceBook(),
+            LoadPriceBook = _ => new FakePriceBook(),
             Out = cli.Output,
             Error = cli.Errors,
         };

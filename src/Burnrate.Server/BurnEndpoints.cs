@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Text.Json;
+using Burnrate.Rating;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Burnrate.Server;
+
+/// <summary>
+/// <c>GET /api/v1/burn</c>: the burn rate right now ($/hour) per workload and in total, with what each has cost so
+/// far. Needs a <see cref="CostPipeline"/> in DI (present when the server rates, as in <c>burnrate demo</c>).
+/// Amounts are exact decimal strings.
+/// </summary>
+public static class BurnEndpoints
+{
+    public static IEndpointRouteBuilder MapBurnApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v1/burn", GetBurn);
+        return app;
+    }
+
+    private static IResult GetBurn(HttpContext context)
+    {
+        var pipeline = context.RequestServices.GetService<CostPipeline>();
+        if (pipeline is null)
+            return Results.Problem(detail: "this server does not rate live input (no rating pipeline is running)", statusCode: StatusCodes.Status503ServiceUnavailable, title: "No live rating");
+        var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var burn = pipeline.Burn(time.GetUtcNow());
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("at", burn.At.ToString("O", CultureInfo.InvariantCulture));
+            json.WriteString("total_usd_per_hour", Exact(burn.Total.DollarsPerHour));
+            json.WriteString("rated_usd", Exact(burn.RatedSoFar.Dollars));
+            json.WriteStartArray("workloads");
+            foreach (var w in burn.Workloads)
+            {
+                json.WriteStartObject();
+                json.WriteString("workload", w.WorkloadId);
+                json.WriteString("name", w.Name);
+                json.WriteString("team", w.Team);
+                json.WriteString("user", w.User);
+                json.WriteString("clouds", w.Providers);
+                json.WriteString("usd_per_hour", Exact(w.Rate.DollarsPerHour));
+                json.WriteString("total_usd", Exact(w.Total.Dollars));
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteStartArray("clouds");
+            foreach (var p in burn.Providers)
+            {
+                json.WriteStartObject();
+                json.WriteString("cloud", p.Provider);
+                json.WriteString("usd_per_hour", Exact(p.Rate.DollarsPerHour));
+                json.WriteString("total_usd", Exact(p.Total.Dollars));
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        return Results.Bytes(stream.ToArray(), "application/json; charset=utf-8");
+    }
+
+    private static string Exact(decimal dollars) => dollars.ToString("F9", CultureInfo.InvariantCulture);
+}
