@@ -131,7 +131,7 @@ public sealed class FleetSimulatorTests
     [Fact]
     public void The_simulator_never_emits_a_cost_only_usage_and_prices()
     {
-        var (_, events) = Run("all", TimeSpan.FromHours(1), new FleetSimulatorOptions { Epoch = s_epoch, IgnoreAnchors = true });
+        var (_, events) = Run("all", TimeSpan.FromHours(2), new FleetSimulatorOptions { Epoch = s_epoch, IgnoreAnchors = true });
         var kinds = events.Select(e => e.GetType().Name).ToHashSet();
         Assert.Subset(new HashSet<string>
         {
@@ -268,7 +268,7 @@ public sealed class FleetSimulatorTests
     [Fact]
     public void S9_spot_price_rises_40_percent_overnight_from_the_base_price_when_one_is_known()
     {
-        var (sim, events) = Run("s9", TimeSpan.FromDays(1));
+        var (sim, events) = Run("s9", TimeSpan.FromDays(2));
         Assert.Equal(22, StartOf(sim, "s9").Hour);
         Assert.Equal([27.50m, 31.25m, 35.00m, 25.00m], events.OfType<PriceChanged>().Select(p => p.PricePerHour));
 
@@ -277,7 +277,7 @@ public sealed class FleetSimulatorTests
             Epoch = s_epoch,
             BasePrice = key => key is { Provider: "aws", InstanceType: "p5.48xlarge", Capacity: CapacityType.Spot } ? 20m : null,
         };
-        var (_, priced) = Run("s9", TimeSpan.FromDays(1), options);
+        var (_, priced) = Run("s9", TimeSpan.FromDays(2), options);
         var changes = priced.OfType<PriceChanged>().ToList();
         Assert.Equal([22.00m, 25.00m, 28.00m, 20.00m], changes.Select(p => p.PricePerHour));
         Assert.All(changes, p => Assert.Equal(CapacityType.Spot, p.Capacity));
