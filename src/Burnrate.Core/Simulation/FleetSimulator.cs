@@ -17,13 +17,6 @@ namespace Burnrate.Simulation;
 /// </remarks>
 public sealed class FleetSimulator
 {
-    private const int NodeStartPriority = 0;
-    private const int PricePriority = 1;
-    private const int CapacityPriority = 2;
-    private const int WorkloadStopPriority = 3;
-    private const int WorkloadStartPriority = 4;
-    private const int ActionPriority = 5;
-    private const int NodeStopPriority = 6;
 
     private readonly FleetSimulatorOptions _options;
     private readonly List<Entry> _entries = [];
@@ -156,17 +149,17 @@ public sealed class FleetSimulator
         {
             if (end is { } e && node.Start >= e)
                 continue;
-            Add(start + node.Start, NodeStartPriority, EntryKind.NodeStart, node);
+            Add(start + node.Start, Stage.NodeStart, EntryKind.NodeStart, node);
             if (Clip(node.Stop) is { } stop)
-                Add(start + stop, NodeStopPriority, EntryKind.NodeStop, node.Spec.Id);
+                Add(start + stop, Stage.NodeStop, EntryKind.NodeStop, node.Spec.Id);
         }
         foreach (var workload in plan.Workloads)
         {
             if (end is { } e && workload.Start >= e)
                 continue;
-            Add(start + workload.Start, WorkloadStartPriority, EntryKind.WorkloadStart, workload);
+            Add(start + workload.Start, Stage.WorkloadStart, EntryKind.WorkloadStart, workload);
             if (Clip(workload.Stop) is { } stop)
-                Add(start + stop, WorkloadStopPriority, EntryKind.WorkloadStop, workload.Info.Id);
+                Add(start + stop, Stage.WorkloadStop, EntryKind.WorkloadStop, workload.Info.Id);
         }
         foreach (var action in plan.Timeline)
         {
@@ -175,16 +168,16 @@ public sealed class FleetSimulator
             switch (action)
             {
                 case PriceAction:
-                    Add(start + action.At, PricePriority, EntryKind.Action, action);
+                    Add(start + action.At, Stage.Price, EntryKind.Action, action);
                     break;
                 case CapacityAction:
-                    Add(start + action.At, CapacityPriority, EntryKind.Action, action);
+                    Add(start + action.At, Stage.Capacity, EntryKind.Action, action);
                     break;
                 case TransferAction transfer:
                     AddTransferChunks(transfer, start);
                     break;
                 default:
-                    Add(start + action.At, ActionPriority, EntryKind.Action, action);
+                    Add(start + action.At, Stage.Action, EntryKind.Action, action);
                     break;
             }
         }
@@ -201,11 +194,11 @@ public sealed class FleetSimulator
         {
             var at = transfer.Over <= TimeSpan.Zero ? transfer.At : transfer.At + TimeSpan.FromTicks(Math.Min(chunk.Ticks * (k + 1), transfer.Over.Ticks));
             var bytes = k == chunks - 1 ? transfer.Bytes - each * (chunks - 1) : each;
-            Add(start + at, ActionPriority, EntryKind.Transfer, transfer with { Bytes = bytes });
+            Add(start + at, Stage.Action, EntryKind.Transfer, transfer with { Bytes = bytes });
         }
     }
 
-    private void Add(DateTimeOffset time, int priority, EntryKind kind, object payload) =>
+    private void Add(DateTimeOffset time, Stage priority, EntryKind kind, object payload) =>
         _entries.Add(new Entry(time, priority, _entries.Count, kind, payload));
 
     private void Execute(in Entry entry, List<FleetEvent> output)
@@ -214,32 +207,32 @@ public sealed class FleetSimulator
         switch (entry.Kind)
         {
             case EntryKind.NodeStart:
-            {
-                var plan = (NodePlan)entry.Payload;
-                var node = new LiveNode(plan.Spec);
-                _nodes.Add(plan.Spec.Id, node);
-                _nodeOrder.Add(node);
-                output.Add(new NodeStarted(t, plan.Spec));
-                break;
-            }
-            case EntryKind.NodeStop:
-            {
-                if (!_nodes.Remove((string)entry.Payload, out var node))
-                    break;
-                // A node going away takes its allocations with it; the workloads may live on elsewhere.
-                for (var gpu = 0; gpu < node.Gpus.Length; gpu++)
                 {
-                    foreach (var holder in node.Gpus[gpu])
-                    {
-                        holder.Workload.Allocations.RemoveAll(a => a.Node == node && a.Gpu == gpu);
-                        output.Add(new GpuReleased(t, holder.Workload.Info.Id, node.Spec.Id, gpu));
-                    }
-                    node.Gpus[gpu].Clear();
+                    var plan = (NodePlan)entry.Payload;
+                    var node = new LiveNode(plan.Spec);
+                    _nodes.Add(plan.Spec.Id, node);
+                    _nodeOrder.Add(node);
+                    output.Add(new NodeStarted(t, plan.Spec));
+                    break;
                 }
-                _nodeOrder.Remove(node);
-                output.Add(new NodeStopped(t, node.Spec.Id));
-                break;
-            }
+            case EntryKind.NodeStop:
+                {
+                    if (!_nodes.Remove((string)entry.Payload, out var node))
+                        break;
+                    // A node going away takes its allocations with it; the workloads may live on elsewhere.
+                    for (var gpu = 0; gpu < node.Gpus.Length; gpu++)
+                    {
+                        foreach (var holder in node.Gpus[gpu])
+                        {
+                            holder.Workload.Allocations.RemoveAll(a => a.Node == node && a.Gpu == gpu);
+                            output.Add(new GpuReleased(t, holder.Workload.Info.Id, node.Spec.Id, gpu));
+                        }
+                        node.Gpus[gpu].Clear();
+                    }
+                    _nodeOrder.Remove(node);
+                    output.Add(new NodeStopped(t, node.Spec.Id));
+                    break;
+                }
             case EntryKind.WorkloadStart:
                 StartWorkload((WorkloadPlan)entry.Payload, t, output);
                 break;
@@ -247,15 +240,15 @@ public sealed class FleetSimulator
                 StopWorkload((string)entry.Payload, t, output);
                 break;
             case EntryKind.Transfer:
-            {
-                var transfer = (TransferAction)entry.Payload;
-                if (!_workloads.TryGetValue(transfer.Workload, out var workload))
+                {
+                    var transfer = (TransferAction)entry.Payload;
+                    if (!_workloads.TryGetValue(transfer.Workload, out var workload))
+                        break;
+                    var nodeId = transfer.Node ?? (workload.Allocations.Count > 0 ? workload.Allocations[0].Node.Spec.Id : null);
+                    if (nodeId is not null)
+                        output.Add(new BytesTransferred(t, workload.Info.Id, nodeId, transfer.Kind, transfer.Bytes));
                     break;
-                var nodeId = transfer.Node ?? (workload.Allocations.Count > 0 ? workload.Allocations[0].Node.Spec.Id : null);
-                if (nodeId is not null)
-                    output.Add(new BytesTransferred(t, workload.Info.Id, nodeId, transfer.Kind, transfer.Bytes));
-                break;
-            }
+                }
             case EntryKind.Action:
                 ExecuteAction((ActionPlan)entry.Payload, t, output);
                 break;
@@ -284,14 +277,14 @@ public sealed class FleetSimulator
                 output.Add(new CapacityChanged(t, node.Spec.Id, capacity.Capacity));
                 break;
             case PriceAction price:
-            {
-                var value = price.PricePerHour;
-                if (price.Multiplier is { } multiplier
-                    && _options.BasePrice?.Invoke(new BasePriceKey(price.Provider, price.Region, price.Zone, price.InstanceType, price.Capacity)) is { } basePrice)
-                    value = decimal.Round(basePrice * multiplier, 4, MidpointRounding.AwayFromZero);
-                output.Add(new PriceChanged(t, price.Provider, price.Region, price.Zone, price.InstanceType, price.Capacity, value));
-                break;
-            }
+                {
+                    var value = price.PricePerHour;
+                    if (price.Multiplier is { } multiplier
+                        && _options.BasePrice?.Invoke(new BasePriceKey(price.Provider, price.Region, price.Zone, price.InstanceType, price.Capacity)) is { } basePrice)
+                        value = decimal.Round(basePrice * multiplier, 4, MidpointRounding.AwayFromZero);
+                    output.Add(new PriceChanged(t, price.Provider, price.Region, price.Zone, price.InstanceType, price.Capacity, value));
+                    break;
+                }
             case StorageAction storage:
                 output.Add(new StorageChanged(t, storage.Volume, storage.Workload, storage.Provider, storage.Region, storage.StorageClass, storage.SizeGb));
                 break;
@@ -456,6 +449,19 @@ public sealed class FleetSimulator
         return hash;
     }
 
+    // The order of entries at the same instant: a node is up before its workloads start, a GPU is freed
+    // before the next workload takes it, and workloads are gone before their node stops.
+    private enum Stage
+    {
+        NodeStart,
+        Price,
+        Capacity,
+        WorkloadStop,
+        WorkloadStart,
+        Action,
+        NodeStop,
+    }
+
     private enum EntryKind
     {
         NodeStart,
@@ -466,7 +472,7 @@ public sealed class FleetSimulator
         Transfer,
     }
 
-    private readonly record struct Entry(DateTimeOffset Time, int Priority, int Sequence, EntryKind Kind, object Payload);
+    private readonly record struct Entry(DateTimeOffset Time, Stage Priority, int Sequence, EntryKind Kind, object Payload);
 
     private sealed class LiveNode(NodeSpec spec)
     {

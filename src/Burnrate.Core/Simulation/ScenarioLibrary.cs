@@ -9,12 +9,12 @@ public static class ScenarioLibrary
     /// <summary>The background fleet every demo starts from.</summary>
     public const string Baseline = "baseline";
 
-    private const string ResourcePrefix = "Burnrate.Simulation.Scenarios.";
+    private static readonly string ResourcePrefix = "Burnrate.Simulation.Scenarios.";
 
-    private static readonly Lazy<IReadOnlyList<Scenario>> s_builtIn = new(LoadBuiltIn);
+    private static readonly Lazy<IReadOnlyList<Scenario>> LazyBuiltIn = new(LoadBuiltIn);
 
     /// <summary>Every built-in scenario: baseline first, then s1..s13 in number order.</summary>
-    public static IReadOnlyList<Scenario> BuiltIn => s_builtIn.Value;
+    public static IReadOnlyList<Scenario> BuiltIn => LazyBuiltIn.Value;
 
     /// <summary>Id, title and expected signal of each built-in scenario.</summary>
     public static IReadOnlyList<ScenarioInfo> Infos => [.. BuiltIn.Select(s => s.Info)];

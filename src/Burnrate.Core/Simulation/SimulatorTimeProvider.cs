@@ -48,8 +48,18 @@ public sealed class SimulatorTimeProvider : TimeProvider
 
     /// <inheritdoc />
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
-        _wall.CreateTimer(callback, state, ToWall(dueTime), ToWall(period));
+        new ScaledTimer(this, _wall.CreateTimer(callback, state, ToWall(dueTime), ToWall(period)));
 
     private TimeSpan ToWall(TimeSpan virtualSpan) =>
         virtualSpan == Timeout.InfiniteTimeSpan ? virtualSpan : TimeSpan.FromTicks(Math.Max(virtualSpan == TimeSpan.Zero ? 0 : 1, (long)(virtualSpan.Ticks / Speed)));
+
+    // Keeps Change in virtual time too: the wall timer underneath only ever sees scaled spans.
+    private sealed class ScaledTimer(SimulatorTimeProvider owner, ITimer inner) : ITimer
+    {
+        public bool Change(TimeSpan dueTime, TimeSpan period) => inner.Change(owner.ToWall(dueTime), owner.ToWall(period));
+
+        public void Dispose() => inner.Dispose();
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
 }

@@ -4,7 +4,7 @@ namespace Burnrate.Tests.Simulation;
 
 public sealed class ScenarioFileTests
 {
-    private const string Minimal = """
+    private static readonly string Minimal = """
         id: custom
         title: t
         signal: s

@@ -12,9 +12,9 @@ namespace Burnrate.Simulation.Internal;
 /// </summary>
 internal sealed partial class ScenarioCompiler
 {
-    private static readonly HashSet<string> s_providers = ["aws", "gcp", "azure", "lambda", "nebius", "runpod", "coreweave", "onprem"];
+    private static readonly HashSet<string> Providers = ["aws", "gcp", "azure", "lambda", "nebius", "runpod", "coreweave", "onprem"];
 
-    private static readonly Dictionary<string, string> s_orchestratorPrefixes = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, string> OrchestratorPrefixes = new(StringComparer.Ordinal)
     {
         ["skypilot"] = "skypilot:",
         ["metaflow"] = "metaflow:",
@@ -113,8 +113,8 @@ internal sealed partial class ScenarioCompiler
         var capacity = CapacityType.OnDemand;
         if (d.Capacity is not null && !CapacityTypes.TryParse(d.Capacity, out capacity))
             Error(path + ".capacity", $"'{d.Capacity}' is not on_demand, spot or reserved");
-        if (d.Provider is null || !s_providers.Contains(d.Provider))
-            Error(path + ".provider", $"'{d.Provider}' is not one of {string.Join(", ", s_providers)}");
+        if (d.Provider is null || !Providers.Contains(d.Provider))
+            Error(path + ".provider", $"'{d.Provider}' is not one of {string.Join(", ", Providers)}");
         Required(d.Region, path + ".region");
         Required(d.InstanceType, path + ".instance_type");
         if (d.Gpus < 0)
@@ -152,8 +152,8 @@ internal sealed partial class ScenarioCompiler
             Error(path + ".stop", "must be after start");
         Required(d.Id, path + ".id");
         string? prefix = null;
-        if (d.Orchestrator is null || !s_orchestratorPrefixes.TryGetValue(d.Orchestrator, out prefix))
-            Error(path + ".orchestrator", $"'{d.Orchestrator}' is not one of {string.Join(", ", s_orchestratorPrefixes.Keys)}");
+        if (d.Orchestrator is null || !OrchestratorPrefixes.TryGetValue(d.Orchestrator, out prefix))
+            Error(path + ".orchestrator", $"'{d.Orchestrator}' is not one of {string.Join(", ", OrchestratorPrefixes.Keys)}");
         else if (d.Id is not null && !d.Id.StartsWith(prefix, StringComparison.Ordinal))
             Error(path + ".id", $"'{d.Id}' must start with '{prefix}' for orchestrator {d.Orchestrator}");
         var utilization = d.Utilization ?? 0.9;
@@ -327,38 +327,38 @@ internal sealed partial class ScenarioCompiler
                 Required(d.Metric, path + ".metric");
                 return new RateAction(at, d.Workload ?? "", d.Metric ?? "", Rate(d.PerSecond, d.PerMinute, path));
             case "capacity":
-            {
-                RequireNode(d.Node, path, nodes);
-                if (!CapacityTypes.TryParse(d.Capacity, out var capacity))
-                    Error(path + ".capacity", $"'{d.Capacity}' is not on_demand, spot or reserved");
-                return new CapacityAction(at, d.Node ?? "", capacity);
-            }
-            case "price":
-            {
-                if (d.Provider is null || !s_providers.Contains(d.Provider))
-                    Error(path + ".provider", $"'{d.Provider}' is not a known provider");
-                Required(d.Region, path + ".region");
-                Required(d.InstanceType, path + ".instance_type");
-                var capacity = CapacityType.Spot;
-                if (d.Capacity is not null && !CapacityTypes.TryParse(d.Capacity, out capacity))
-                    Error(path + ".capacity", $"'{d.Capacity}' is not on_demand, spot or reserved");
-                if (d.PricePerHour is null or <= 0)
-                    Error(path + ".price_per_hour", "is required (the $/h used when no base price is known), positive");
-                if (d.Multiplier is <= 0)
-                    Error(path + ".multiplier", "must be positive");
-                return new PriceAction(at, d.Provider ?? "", d.Region ?? "", d.Zone ?? "", d.InstanceType ?? "", capacity, d.PricePerHour ?? 0, d.Multiplier);
-            }
-            case "transfer":
-            {
-                RequireWorkload(d.Workload, path, workloads);
-                if (d.Node is not null)
+                {
                     RequireNode(d.Node, path, nodes);
-                var kind = Kind(d.Kind, path + ".kind");
-                if (d.Gb is null or <= 0)
-                    Error(path + ".gb", "is required, positive");
-                var over = d.Over is null ? TimeSpan.Zero : Offset(d.Over, path + ".over");
-                return new TransferAction(at, d.Workload ?? "", d.Node, kind, (long)((d.Gb ?? 0) * 1_000_000_000m), over);
-            }
+                    if (!CapacityTypes.TryParse(d.Capacity, out var capacity))
+                        Error(path + ".capacity", $"'{d.Capacity}' is not on_demand, spot or reserved");
+                    return new CapacityAction(at, d.Node ?? "", capacity);
+                }
+            case "price":
+                {
+                    if (d.Provider is null || !Providers.Contains(d.Provider))
+                        Error(path + ".provider", $"'{d.Provider}' is not a known provider");
+                    Required(d.Region, path + ".region");
+                    Required(d.InstanceType, path + ".instance_type");
+                    var capacity = CapacityType.Spot;
+                    if (d.Capacity is not null && !CapacityTypes.TryParse(d.Capacity, out capacity))
+                        Error(path + ".capacity", $"'{d.Capacity}' is not on_demand, spot or reserved");
+                    if (d.PricePerHour is null or <= 0)
+                        Error(path + ".price_per_hour", "is required (the $/h used when no base price is known), positive");
+                    if (d.Multiplier is <= 0)
+                        Error(path + ".multiplier", "must be positive");
+                    return new PriceAction(at, d.Provider ?? "", d.Region ?? "", d.Zone ?? "", d.InstanceType ?? "", capacity, d.PricePerHour ?? 0, d.Multiplier);
+                }
+            case "transfer":
+                {
+                    RequireWorkload(d.Workload, path, workloads);
+                    if (d.Node is not null)
+                        RequireNode(d.Node, path, nodes);
+                    var kind = Kind(d.Kind, path + ".kind");
+                    if (d.Gb is null or <= 0)
+                        Error(path + ".gb", "is required, positive");
+                    var over = d.Over is null ? TimeSpan.Zero : Offset(d.Over, path + ".over");
+                    return new TransferAction(at, d.Workload ?? "", d.Node, kind, (long)((d.Gb ?? 0) * 1_000_000_000m), over);
+                }
             case "storage":
                 RequireWorkload(d.Workload, path, workloads);
                 Required(d.Volume, path + ".volume");
