@@ -1,0 +1,81 @@
+using System.Globalization;
+
+namespace Burnrate.Simulation.Internal;
+
+/// <summary>
+/// A wall-clock anchor for a scenario's start: <c>friday 17:00</c> (the next such weekday and time, UTC) or
+/// <c>daily 22:00</c> (the next such time of day), at or after the slot the simulator gives the scenario.
+/// </summary>
+internal sealed record ScenarioAnchor(DayOfWeek? Day, TimeSpan TimeOfDay)
+{
+    public DateTimeOffset NextAtOrAfter(DateTimeOffset instant)
+    {
+        var utc = instant.ToUniversalTime();
+        var candidate = new DateTimeOffset(utc.Date, TimeSpan.Zero) + TimeOfDay;
+        if (Day is { } day)
+            candidate = candidate.AddDays(((int)day - (int)utc.DayOfWeek + 7) % 7);
+        while (candidate < utc)
+            candidate = candidate.AddDays(Day is null ? 1 : 7);
+        return candidate;
+    }
+}
+
+/// <summary>Parses offsets (<c>90s</c>, <c>14m</c>, <c>6h</c>, <c>2d</c>, <c>1h30m</c>, <c>0</c>) and anchors.</summary>
+internal static class ScenarioTime
+{
+    public static bool TryParseOffset(string? text, out TimeSpan offset)
+    {
+        offset = TimeSpan.Zero;
+        if (string.IsNullOrWhiteSpace(text))
+            return false;
+        var s = text.Trim();
+        if (s == "0")
+            return true;
+        long ticks = 0;
+        var i = 0;
+        while (i < s.Length)
+        {
+            var startDigits = i;
+            while (i < s.Length && char.IsAsciiDigit(s[i]))
+                i++;
+            if (i == startDigits || i == s.Length)
+                return false;
+            if (!long.TryParse(s.AsSpan(startDigits, i - startDigits), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                return false;
+            var unit = s[i++] switch
+            {
+                's' => TimeSpan.TicksPerSecond,
+                'm' => TimeSpan.TicksPerMinute,
+                'h' => TimeSpan.TicksPerHour,
+                'd' => TimeSpan.TicksPerDay,
+                _ => 0L,
+            };
+            if (unit == 0)
+                return false;
+            ticks += n * unit;
+        }
+        offset = TimeSpan.FromTicks(ticks);
+        return true;
+    }
+
+    public static bool TryParseAnchor(string? text, out ScenarioAnchor? anchor)
+    {
+        anchor = null;
+        if (string.IsNullOrWhiteSpace(text))
+            return false;
+        var parts = text.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length != 2)
+            return false;
+        if (!TimeSpan.TryParseExact(parts[1], @"h\:mm", CultureInfo.InvariantCulture, out var timeOfDay) || timeOfDay >= TimeSpan.FromDays(1))
+            return false;
+        if (parts[0].Equals("daily", StringComparison.OrdinalIgnoreCase))
+        {
+            anchor = new ScenarioAnchor(null, timeOfDay);
+            return true;
+        }
+        if (!Enum.TryParse<DayOfWeek>(parts[0], ignoreCase: true, out var day) || !Enum.IsDefined(day) || char.IsAsciiDigit(parts[0][0]))
+            return false;
+        anchor = new ScenarioAnchor(day, timeOfDay);
+        return true;
+    }
+}
