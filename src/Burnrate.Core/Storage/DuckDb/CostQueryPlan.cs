@@ -102,14 +102,18 @@ internal static class CostQueryPlan
     }
 
     /// <summary>Builds the statement for <paramref name="query"/> into <paramref name="command"/>.</summary>
-    internal static void Build(CostQuery query, DuckDBCommand command)
+    /// <param name="query">The question.</param>
+    /// <param name="command">Receives the SQL and its parameters.</param>
+    /// <param name="coarsest">The coarsest table allowed; <see cref="LedgerGrain.Minute"/> reads raw minutes only (the benchmark's baseline).</param>
+    internal static void Build(CostQuery query, DuckDBCommand command, LedgerGrain coarsest = LedgerGrain.Day)
     {
         if (query.Step is { } step && (step <= TimeSpan.Zero || step.Ticks % TimeSpan.TicksPerMinute != 0))
             throw new ArgumentException($"A report step must be a positive whole number of minutes, not {step}.", nameof(query));
 
         var from = query.From.UtcDateTime;
         var to = query.To.UtcDateTime;
-        var segments = Split(from, to, CoarsestFor(from, query.Step));
+        var allowed = CoarsestFor(from, query.Step);
+        var segments = Split(from, to, allowed < coarsest ? allowed : coarsest);
 
         var keys = new StringBuilder();
         for (var i = 0; i < query.By.Count; i++)

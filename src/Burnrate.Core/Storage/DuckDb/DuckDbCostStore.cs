@@ -451,7 +451,11 @@ public sealed partial class DuckDbCostStore : ICostStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<CostReportRow>> QueryCostsAsync(CostQuery query, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<CostReportRow>> QueryCostsAsync(CostQuery query, CancellationToken cancellationToken = default) =>
+        QueryCostsAsync(query, LedgerGrain.Day, cancellationToken);
+
+    /// <summary>As <see cref="QueryCostsAsync(CostQuery, CancellationToken)"/>, reading no table coarser than <paramref name="coarsest"/>.</summary>
+    internal async Task<IReadOnlyList<CostReportRow>> QueryCostsAsync(CostQuery query, LedgerGrain coarsest, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
         var rows = new List<CostReportRow>();
@@ -462,7 +466,7 @@ public sealed partial class DuckDbCostStore : ICostStore
         try
         {
             using var command = _connection.CreateCommand();
-            CostQueryPlan.Build(query, command);
+            CostQueryPlan.Build(query, command, coarsest);
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             var keyCount = query.By.Count;
             var hasBucket = query.Step is not null;
