@@ -29,11 +29,16 @@ public class ReportByTeamBenchmarks
     private CostQuery _wholeRange = null!;
     private CostQuery _weekWithPartialEdges = null!;
 
-    [Params(200, 2000)]
-    public int Gpus { get; set; }
+    /// <summary>Fleet shapes, <c>GPUSxDAYS</c>, from <c>BURNRATE_BENCH_SHAPES</c> (comma-separated; default 200x90).</summary>
+    public static IEnumerable<string> Shapes() =>
+        (Environment.GetEnvironmentVariable("BURNRATE_BENCH_SHAPES") ?? "200x90").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    [Params(90)]
-    public int Days { get; set; }
+    [ParamsSource(nameof(Shapes))]
+    public string Shape { get; set; } = "200x90";
+
+    private int Gpus => int.Parse(Shape.Split('x')[0], CultureInfo.InvariantCulture);
+
+    private int Days => int.Parse(Shape.Split('x')[1], CultureInfo.InvariantCulture);
 
     [GlobalSetup]
     public void Setup() => SetupAsync().GetAwaiter().GetResult();
@@ -103,7 +108,7 @@ public class ReportByTeamBenchmarks
                 ), priced AS (
                     SELECT *,
                            -- nano-dollars per GPU-minute: whole numbers so a minute's cost is exact
-                           CASE model WHEN 'H100' THEN 66000000 WHEN 'A100' THEN 41000000 WHEN 'L4' THEN 13000000 ELSE 83000000 END
+                           CAST(CASE model WHEN 'H100' THEN 66000000 WHEN 'A100' THEN 41000000 WHEN 'L4' THEN 13000000 ELSE 83000000 END AS BIGINT)
                                * (CASE WHEN spot THEN 4 ELSE 10 END) // 10 AS per_minute
                     FROM jobs
                 )
