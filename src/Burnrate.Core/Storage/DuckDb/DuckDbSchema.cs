@@ -1,0 +1,162 @@
+using System.Globalization;
+using DuckDB.NET.Data;
+
+namespace Burnrate.Storage.DuckDb;
+
+/// <summary>One step of the schema: the version it brings the database to and the statements that do it.</summary>
+internal sealed record SchemaMigration(int Version, string Description, IReadOnlyList<string> Statements);
+
+/// <summary>
+/// The versioned schema of the embedded store. Migrations run in order, each in its own transaction, and record
+/// themselves in <c>schema_version</c>; a database already at a version is left alone, and one at a version newer
+/// than this build knows is refused rather than guessed at.
+/// </summary>
+/// <remarks>
+/// The SQL stays close to what ClickHouse also accepts (plain column types, no DuckDB-only constructs in the
+/// tables) so that the scale-out store can mirror the same tables and keys.
+/// </remarks>
+internal static class DuckDbSchema
+{
+    /// <summary>The dimension columns shared by the ledger and both rollups, in rollup key order.</summary>
+    internal const string DimensionColumns =
+        "provider, region, instance_type, capacity, gpu_model, cluster, orchestrator, team, project, user_name, " +
+        "workload_id, component, resource_id, is_idle";
+
+    private const string DimensionDefinitions = """
+            provider       VARCHAR NOT NULL,
+            region         VARCHAR NOT NULL,
+            instance_type  VARCHAR NOT NULL,
+            capacity       VARCHAR NOT NULL,
+            gpu_model      VARCHAR NOT NULL,
+            cluster        VARCHAR NOT NULL,
+            orchestrator   VARCHAR NOT NULL,
+            team           VARCHAR NOT NULL,
+            project        VARCHAR NOT NULL,
+            user_name      VARCHAR NOT NULL,
+            workload_id    VARCHAR NOT NULL,
+            component      VARCHAR NOT NULL,
+            resource_id    VARCHAR NOT NULL,
+            is_idle        BOOLEAN NOT NULL,
+        """;
+
+    // The ledger has no PRIMARY KEY on purpose: DuckDB keeps an in-memory ART index per key, which for hundreds
+    // of millions of minutes costs gigabytes and slows bulk loads. Uniqueness of the key is kept by the writer
+    // instead (delete the batch's keys, then insert, in one transaction); see DuckDbCostStore.WriteAsync.
+    private static readonly string s_costMinutesColumns = $"""
+            minute               TIMESTAMP NOT NULL,
+            segment_start        INTEGER NOT NULL,
+            seconds              INTEGER NOT NULL,
+            gpu_index            INTEGER NOT NULL,
+        {DimensionDefinitions}
+            rate_nanos_per_hour  BIGINT NOT NULL,
+            share_ppm            INTEGER NOT NULL,
+            quantity             DECIMAL(38, 6) NOT NULL,
+            cost_nanos           BIGINT NOT NULL,
+            price_source         VARCHAR NOT NULL
+        """;
+
+    private static readonly string s_rollupMeasures = """
+            cost_nanos       BIGINT NOT NULL,
+            idle_cost_nanos  BIGINT NOT NULL,
+            gpu_seconds      DECIMAL(38, 6) NOT NULL,
+            line_count       BIGINT NOT NULL
+        """;
+
+    /// <summary>Every migration this build knows, in order.</summary>
+    internal static IReadOnlyList<SchemaMigration> Migrations { get; } =
+    [
+        new SchemaMigration(1, "ledger, rollups, workloads, work counters",
+        [
+            $"CREATE TABLE cost_minutes ({s_costMinutesColumns})",
+            // Same shape as the ledger: the writer appends here, then moves the batch in one transaction.
+            $"CREATE TABLE cost_minutes_staging ({s_costMinutesColumns})",
+            $"CREATE TABLE cost_hourly (hour TIMESTAMP NOT NULL, {DimensionDefinitions} {s_rollupMeasures})",
+            $"CREATE TABLE cost_daily (day TIMESTAMP NOT NULL, {DimensionDefinitions} {s_rollupMeasures})",
+            """
+            CREATE TABLE workloads (
+                id                 VARCHAR PRIMARY KEY,
+                orchestrator       VARCHAR NOT NULL,
+                name               VARCHAR NOT NULL,
+                user_name          VARCHAR NOT NULL,
+                team               VARCHAR NOT NULL,
+                project            VARCHAR NOT NULL,
+                model              VARCHAR NOT NULL,
+                labels             VARCHAR NOT NULL,
+                started            TIMESTAMP NOT NULL,
+                ended              TIMESTAMP,
+                estimate_per_hour  DECIMAL(38, 9)
+            )
+            """,
+            """
+            CREATE TABLE work_minutes (
+                minute       TIMESTAMP NOT NULL,
+                workload_id  VARCHAR NOT NULL,
+                metric       VARCHAR NOT NULL,
+                increase     DOUBLE NOT NULL,
+                PRIMARY KEY (minute, workload_id, metric)
+            )
+            """,
+        ]),
+    ];
+
+    /// <summary>The version this build writes and reads.</summary>
+    internal static int CurrentVersion => Migrations[^1].Version;
+
+    /// <summary>
+    /// Brings the database up to the last of <paramref name="migrations"/>. Returns the version it started at
+    /// (0 for an empty database).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The database is at a newer version than <paramref name="migrations"/> knows.</exception>
+    internal static async Task<int> MigrateAsync(DuckDBConnection connection, IReadOnlyList<SchemaMigration> migrations, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(connection, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)", cancellationToken).ConfigureAwait(false);
+        var current = await ReadVersionAsync(connection, cancellationToken).ConfigureAwait(false);
+        var known = migrations.Count == 0 ? 0 : migrations[^1].Version;
+        if (current > known)
+        {
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                $"The cost store's database is at schema version {current}, but this build of Burnrate only knows versions up to {known}. It was written by a newer Burnrate: upgrade Burnrate, or point it at another database file. The file was not changed."));
+        }
+
+        foreach (var migration in migrations)
+        {
+            if (migration.Version <= current)
+                continue;
+            await ExecuteAsync(connection, "BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                foreach (var statement in migration.Statements)
+                    await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+                using var record = connection.CreateCommand();
+                record.CommandText = "INSERT INTO schema_version VALUES ($version, $description, $applied)";
+                record.Parameters.Add(new DuckDBParameter("version", migration.Version));
+                record.Parameters.Add(new DuckDBParameter("description", migration.Description));
+                record.Parameters.Add(new DuckDBParameter("applied", DateTime.UtcNow));
+                await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, "COMMIT", cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await ExecuteAsync(connection, "ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+        }
+        return current;
+    }
+
+    /// <summary>The highest version recorded, or 0 when none is.</summary>
+    internal static async Task<int> ReadVersionAsync(DuckDBConnection connection, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return Convert.ToInt32(value, CultureInfo.InvariantCulture);
+    }
+
+    internal static async Task ExecuteAsync(DuckDBConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
