@@ -1,6 +1,7 @@
 using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Storage;
+using Burnrate.Storage.DuckDb;
 
 namespace Burnrate.Cli;
 
@@ -9,10 +10,7 @@ internal static class Composition
 {
     public static CliServices CreateServices() => new()
     {
-        // LEAD: WIRE HERE. Replace with `(dir, ct) => DuckDbCostStore.OpenAsync(Path.Combine(dir, CliServices.LedgerFileName))`
-        // (or however the DuckDB store is opened) once the store is merged.
-        OpenStore = static (_, _) => Task.FromException<ICostStore>(
-            new NotSupportedException("the DuckDB store is not wired into this build yet (Composition.CreateServices)")),
+        OpenStore = static async (dir, ct) => await DuckDbCostStore.OpenAsync(Path.Combine(dir, CliServices.LedgerFileName), ct: ct).ConfigureAwait(false),
         LoadPriceBook = static configPath => PricingSetup.Load(BurnrateConfig.Load(configPath)).Book,
     };
 }

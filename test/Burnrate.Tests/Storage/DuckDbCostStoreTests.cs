@@ -193,7 +193,7 @@ public sealed class DuckDbCostStoreTests : IDisposable
         var t = SomeLines.Day0.AddHours(1);
         await store.WriteAsync(
         [
-            SomeLines.Line(t, costNanos: 100, team: "a", provider: "aws", capacity: Pricing.CapacityType.Spot),
+            SomeLines.Line(t, costNanos: 100, team: "a", provider: "aws", capacity: Burnrate.Pricing.CapacityType.Spot),
             SomeLines.Line(t, costNanos: 200, team: "a", provider: "gcp", gpuIndex: 1),
             SomeLines.Line(t, costNanos: 400, team: "b", provider: "aws", gpuIndex: 2, component: CostComponent.Compute),
             SomeLines.Line(t, costNanos: 800, team: "c", provider: "aws", gpuIndex: 3),
