@@ -15,7 +15,17 @@ public sealed class BurnrateConfig
     public StorageSection Storage { get; set; } = new();
     public RatingSection Rating { get; set; } = new();
     public PricingSection Pricing { get; set; } = new();
-    public List<AttributionRuleSection> Attribution { get; set; } = [];
+    /// <summary>Attribution rules; when the file has no <c>attribution</c> key, <see cref="DefaultAttribution"/> applies.</summary>
+    public List<AttributionRuleSection>? Attribution { get; set; }
+
+    /// <summary>
+    /// The rules used when the file names none: the common label convention, <c>team</c>, <c>project</c> and
+    /// <c>user</c> labels fill the fields a workload does not carry itself.
+    /// </summary>
+    public static IReadOnlyList<AttributionRule> DefaultAttribution { get; } =
+    [
+        new AttributionRule { Set = new Dictionary<string, string> { ["team"] = "{label:team}", ["project"] = "{label:project}", ["user"] = "{label:user}" } },
+    ];
     /// <summary>Alert rules (evaluated by the alert engine; accepted here so one file serves every version).</summary>
     public List<Dictionary<string, object>> Rules { get; set; } = [];
     /// <summary>Notification targets (used by the alert engine).</summary>
@@ -65,7 +75,9 @@ public sealed class BurnrateConfig
 
     /// <summary>The attribution rules the file describes.</summary>
     public AttributionRules ToAttributionRules() =>
-        new(Attribution.Select(r => new AttributionRule { Match = r.Match, Set = r.Set, Override = r.Override }));
+        Attribution is null
+            ? new(DefaultAttribution)
+            : new(Attribution.Select(r => new AttributionRule { Match = r.Match, Set = r.Set, Override = r.Override }));
 
     /// <summary>The DuckDB file: the configured one, else <c>{dataDirectory}/burnrate.duckdb</c>.</summary>
     public string DuckDbPath(string dataDirectory) =>

@@ -27,9 +27,11 @@ public sealed class FleetReplay
         key => book.Find(key.Provider, key.Region, key.Zone, key.InstanceType, key.Capacity, at)?.PricePerHour;
 
     /// <summary>Pulls events up to now and rates the minutes that closed. Returns the virtual now.</summary>
-    public async Task<DateTimeOffset> TickAsync(CancellationToken cancellationToken = default)
+    public async Task<DateTimeOffset> TickAsync(DateTimeOffset? end = null, CancellationToken cancellationToken = default)
     {
         var now = _clock.GetUtcNow();
+        if (end is { } e && now > e)
+            now = e; // a slow tick never simulates past the end
         if (now > _simulator.Now)
             _pipeline.Apply(_simulator.AdvanceTo(now));
         await _pipeline.RateClosedMinutesAsync(now, cancellationToken);
@@ -54,7 +56,7 @@ public sealed class FleetReplay
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var now = await TickAsync(cancellationToken);
+                var now = await TickAsync(end, cancellationToken);
                 onTick?.Invoke(now);
                 if (now >= end)
                     break;

@@ -150,8 +150,8 @@ public sealed partial class CostPipeline : IDisposable
                     return new WorkloadBurn(
                         g.Key,
                         info?.Name ?? "(idle)",
-                        info?.Team ?? first.Team,
-                        info?.User ?? first.User,
+                        info?.Team ?? (g.Key.Length == 0 ? "" : first.Team), // idle spans many owners
+                        info?.User ?? (g.Key.Length == 0 ? "" : first.User),
                         string.Join(",", g.Select(l => l.Dimensions.Provider).Distinct().Order()),
                         new HourlyRate(g.Sum(l => l.Rate.NanosPerHour)),
                         new Money(_totalsByWorkload.GetValueOrDefault(g.Key)));
