@@ -4,22 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-need_apt=()
-# Peers the tests start on loopback. (Issue 2 needs none; later issues add prometheus, clickhouse-server, ...)
-for pkg in "${BURNRATE_TEST_PACKAGES[@]:-}"; do
-  [ -n "$pkg" ] || continue
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+# Debian packages the tests start as real peers on loopback. None yet: the integration peers (Prometheus,
+# Alertmanager, ClickHouse, Slurm, Chromium) arrive with the issues that need them, and are added here.
+packages=()
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing ${need_apt[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "error: the .NET SDK (dotnet) is not on PATH; install the .NET 10 SDK" >&2
+  exit 1
+fi
 if [ ! -d ../shared/data ]; then
-  echo "warning: ../shared/data is missing; tests that read real catalog files will fail" >&2
+  echo "warning: ../shared/data is missing; tests that read real catalog files skip (and fail under CI=true)" >&2
 fi
 
-echo "==> building"
+echo "==> building (Release, warnings as errors)"
 dotnet build Burnrate.slnx -c Release -warnaserror -nologo -v quiet
 
 echo "==> testing"
@@ -28,9 +33,9 @@ set +e
 dotnet test --solution Burnrate.slnx -c Release --no-build 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-total=$(grep -Eo 'succeeded: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -Eo 'failed: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+passed=$(grep -Eo 'succeeded: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo '^\s*failed: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 skipped=$(grep -Eo 'skipped: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 rm -f "$log"
-echo "tests: ${total} passed, ${failed} failed, ${skipped} skipped"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 exit "$rc"
