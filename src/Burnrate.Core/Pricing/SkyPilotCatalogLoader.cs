@@ -229,7 +229,7 @@ public sealed partial class SkyPilotCatalogLoader
     }
 
     /// <summary>Azure sizes whose name does not spell the GPU count (the 96-vCPU ND sizes carry 8 GPUs).</summary>
-    private static readonly Dictionary<string, int> KnownGpuCounts = new(StringComparer.OrdinalIgnoreCase)
+    private static readonly Dictionary<string, int> s_knownGpuCounts = new(StringComparer.OrdinalIgnoreCase)
     {
         ["Standard_ND96isr_H100_v5"] = 8,
         ["Standard_ND96isr_H200_v5"] = 8,
@@ -241,7 +241,7 @@ public sealed partial class SkyPilotCatalogLoader
 
     internal static int? GpuCountFromName(string instanceType)
     {
-        if (KnownGpuCounts.TryGetValue(instanceType, out var known))
+        if (s_knownGpuCounts.TryGetValue(instanceType, out var known))
             return known;
         var m = LeadingCountRegex().Match(instanceType);
         if (!m.Success)

@@ -8,7 +8,7 @@ namespace Burnrate.Simulation;
 /// <summary>Reads scenario files (YAML, snake_case keys; the format is in <c>docs/simulator.md</c>).</summary>
 public static class ScenarioFile
 {
-    private static readonly IDeserializer Deserializer = new DeserializerBuilder()
+    private static readonly IDeserializer s_deserializer = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
         .Build();
 
@@ -23,7 +23,7 @@ public static class ScenarioFile
         ScenarioDocument? doc;
         try
         {
-            doc = Deserializer.Deserialize<ScenarioDocument>(yaml);
+            doc = s_deserializer.Deserialize<ScenarioDocument>(yaml);
         }
         catch (YamlException e)
         {

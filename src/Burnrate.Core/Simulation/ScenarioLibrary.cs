@@ -9,12 +9,12 @@ public static class ScenarioLibrary
     /// <summary>The background fleet every demo starts from.</summary>
     public const string Baseline = "baseline";
 
-    private static readonly string ResourcePrefix = "Burnrate.Simulation.Scenarios.";
+    private static readonly string s_resourcePrefix = "Burnrate.Simulation.Scenarios.";
 
-    private static readonly Lazy<IReadOnlyList<Scenario>> LazyBuiltIn = new(LoadBuiltIn);
+    private static readonly Lazy<IReadOnlyList<Scenario>> s_lazyBuiltIn = new(LoadBuiltIn);
 
     /// <summary>Every built-in scenario: baseline first, then s1..s13 in number order.</summary>
-    public static IReadOnlyList<Scenario> BuiltIn => LazyBuiltIn.Value;
+    public static IReadOnlyList<Scenario> BuiltIn => s_lazyBuiltIn.Value;
 
     /// <summary>Id, title and expected signal of each built-in scenario.</summary>
     public static IReadOnlyList<ScenarioInfo> Infos => [.. BuiltIn.Select(s => s.Info)];
@@ -48,11 +48,11 @@ public static class ScenarioLibrary
         var scenarios = new List<Scenario>();
         foreach (var name in assembly.GetManifestResourceNames())
         {
-            if (!name.StartsWith(ResourcePrefix, StringComparison.Ordinal) || !name.EndsWith(".yaml", StringComparison.Ordinal))
+            if (!name.StartsWith(s_resourcePrefix, StringComparison.Ordinal) || !name.EndsWith(".yaml", StringComparison.Ordinal))
                 continue;
             using var stream = assembly.GetManifestResourceStream(name)!;
             using var reader = new StreamReader(stream);
-            scenarios.Add(ScenarioFile.Parse(reader.ReadToEnd(), name[ResourcePrefix.Length..]));
+            scenarios.Add(ScenarioFile.Parse(reader.ReadToEnd(), name[s_resourcePrefix.Length..]));
         }
         scenarios.Sort((a, b) => Rank(a.Id).CompareTo(Rank(b.Id)) is var c && c != 0 ? c : string.CompareOrdinal(a.Id, b.Id));
         return scenarios;

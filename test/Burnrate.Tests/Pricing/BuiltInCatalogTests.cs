@@ -4,9 +4,9 @@ namespace Burnrate.Tests.Pricing;
 
 public sealed class BuiltInCatalogTests
 {
-    private static readonly PriceCatalog Catalog = BuiltInCatalog.Load();
-    private static readonly PriceBook Book = Catalog.ToPriceBook();
-    private static readonly DateTimeOffset Now = new(2025, 6, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly PriceCatalog s_catalog = BuiltInCatalog.Load();
+    private static readonly PriceBook s_book = s_catalog.ToPriceBook();
+    private static readonly DateTimeOffset s_now = new(2025, 6, 1, 0, 0, 0, TimeSpan.Zero);
 
     // The keys the simulator prices; "spot" marks those that must also have a spot price.
     public static TheoryData<string, string, string, bool> SimulatorKeys => new()
@@ -51,7 +51,7 @@ public sealed class BuiltInCatalogTests
     [MemberData(nameof(SimulatorKeys))]
     public void Every_simulator_key_has_a_region_wide_on_demand_price_and_spot_below_it_where_sold(string provider, string region, string type, bool spot)
     {
-        var onDemand = Book.Find(provider, region, "", type, CapacityType.OnDemand, Now);
+        var onDemand = s_book.Find(provider, region, "", type, CapacityType.OnDemand, s_now);
         Assert.NotNull(onDemand);
         Assert.Equal("", onDemand.Zone);
         Assert.True(onDemand.PricePerHour > 0);
@@ -59,7 +59,7 @@ public sealed class BuiltInCatalogTests
         Assert.True(onDemand.GpuPricePerHour > 0 && onDemand.GpuPricePerHour * onDemand.GpuCount <= onDemand.PricePerHour);
         Assert.NotEqual("", onDemand.GpuModel);
 
-        var spotPrice = Book.Find(provider, region, "", type, CapacityType.Spot, Now);
+        var spotPrice = s_book.Find(provider, region, "", type, CapacityType.Spot, s_now);
         if (spot)
         {
             Assert.NotNull(spotPrice);
@@ -70,16 +70,16 @@ public sealed class BuiltInCatalogTests
     [Fact]
     public void Reference_prices_match_the_public_list()
     {
-        Assert.Equal(55.04m, Book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, Now)!.PricePerHour);
-        Assert.Equal(31.92m, Book.Find("lambda", "us-east-1", "", "gpu_8x_h100_sxm5", CapacityType.OnDemand, Now)!.PricePerHour);
-        Assert.Equal(23.60m, Book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.OnDemand, Now)!.PricePerHour);
-        Assert.Equal(10.00m, Book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.Spot, Now)!.PricePerHour);
+        Assert.Equal(55.04m, s_book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, s_now)!.PricePerHour);
+        Assert.Equal(31.92m, s_book.Find("lambda", "us-east-1", "", "gpu_8x_h100_sxm5", CapacityType.OnDemand, s_now)!.PricePerHour);
+        Assert.Equal(23.60m, s_book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.OnDemand, s_now)!.PricePerHour);
+        Assert.Equal(10.00m, s_book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.Spot, s_now)!.PricePerHour);
     }
 
     [Fact]
     public void Gcp_gpus_priced_apart_are_machine_plus_accelerators()
     {
-        var a2 = Book.Find("gcp", "us-central1", "", "a2-highgpu-8g", CapacityType.OnDemand, Now)!;
+        var a2 = s_book.Find("gcp", "us-central1", "", "a2-highgpu-8g", CapacityType.OnDemand, s_now)!;
 
         Assert.Equal(5.91582m + 23.47126m, a2.PricePerHour);
         Assert.Equal(2.9339075m, a2.GpuPricePerHour);
@@ -89,15 +89,15 @@ public sealed class BuiltInCatalogTests
     [Fact]
     public void Prices_are_in_force_from_the_start_of_2025_and_not_before()
     {
-        Assert.NotNull(Book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, Some.Jan1));
-        Assert.Null(Book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, Some.Jan1.AddTicks(-1)));
-        Assert.All(Catalog.Prices, p => Assert.StartsWith("builtin:", p.Source, StringComparison.Ordinal));
+        Assert.NotNull(s_book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, Some.Jan1));
+        Assert.Null(s_book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, Some.Jan1.AddTicks(-1)));
+        Assert.All(s_catalog.Prices, p => Assert.StartsWith("builtin:", p.Source, StringComparison.Ordinal));
     }
 
     [Fact]
     public void Rate_card_has_published_egress_and_storage_rates()
     {
-        var card = Catalog.RateCard;
+        var card = s_catalog.RateCard;
 
         Assert.Equal(0.09m, card.EgressPerGb("aws", "us-east-1", TransferKind.Internet));
         Assert.Equal(0.02m, card.EgressPerGb("aws", "us-east-1", TransferKind.CrossRegion));
@@ -114,7 +114,7 @@ public sealed class BuiltInCatalogTests
     [Fact]
     public void Unknown_provider_or_storage_class_gets_the_documented_default()
     {
-        var card = Catalog.RateCard;
+        var card = s_catalog.RateCard;
 
         Assert.Equal(0.09m, card.EgressPerGb("my-onprem", "dc1", TransferKind.Internet));
         Assert.Equal(0m, card.EgressPerGb("my-onprem", "dc1", TransferKind.SameZone));

@@ -5,7 +5,7 @@ namespace Burnrate.Tests.Pricing;
 
 public sealed class SkyPilotCatalogLoaderTests
 {
-    private static readonly DateTimeOffset Snapshot = new(2025, 6, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset s_snapshot = new(2025, 6, 1, 0, 0, 0, TimeSpan.Zero);
     private readonly SkyPilotCatalogLoader _loader = new();
 
     [Fact]
@@ -16,7 +16,7 @@ public sealed class SkyPilotCatalogLoaderTests
         Assert.Equal(7, files.Length);
         foreach (var file in files)
         {
-            var catalog = _loader.Load(file, effectiveFrom: Snapshot);
+            var catalog = _loader.Load(file, effectiveFrom: s_snapshot);
             var relative = Path.GetRelativePath(dir, file).Replace('\\', '/');
             Assert.All(catalog.Prices, p =>
             {
@@ -31,11 +31,11 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Aws_row_gives_its_zone_on_demand_and_spot_prices()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: s_snapshot);
         var book = catalog.ToPriceBook();
 
-        var onDemand = book.Find("aws", "us-east-1", "use1-az2", "p5.48xlarge", CapacityType.OnDemand, Snapshot)!;
-        var spot = book.Find("aws", "us-east-1", "use1-az2", "p5.48xlarge", CapacityType.Spot, Snapshot)!;
+        var onDemand = book.Find("aws", "us-east-1", "use1-az2", "p5.48xlarge", CapacityType.OnDemand, s_snapshot)!;
+        var spot = book.Find("aws", "us-east-1", "use1-az2", "p5.48xlarge", CapacityType.Spot, s_snapshot)!;
         Assert.Equal(55.04m, onDemand.PricePerHour);
         Assert.Equal(8, onDemand.GpuCount);
         Assert.Equal("H100", onDemand.GpuModel);
@@ -43,13 +43,13 @@ public sealed class SkyPilotCatalogLoaderTests
         Assert.Equal(PriceSplit.GpuPricePerHour(55.04m, 8, 192, 2048m), onDemand.GpuPricePerHour);
         Assert.Equal(18.734m, spot.PricePerHour);
         // SkyPilot has zone prices only: no region-wide entry to fall back on.
-        Assert.Null(book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, Snapshot));
+        Assert.Null(book.Find("aws", "us-east-1", "", "p5.48xlarge", CapacityType.OnDemand, s_snapshot));
     }
 
     [Fact]
     public void Aws_rows_without_price_are_skipped_and_recorded()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.Equal([97, 98, 99, 100, 101, 102, 103, 104, 105], Lines(catalog, CatalogIssueKind.MissingPrice));
         Assert.DoesNotContain(catalog.Prices, p => p.InstanceType == "p5e.48xlarge");
@@ -58,10 +58,10 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Aws_spot_above_on_demand_is_capped_and_recorded()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.Equal([14, 33, 34], Lines(catalog, CatalogIssueKind.SpotAboveOnDemand));
-        var capped = catalog.ToPriceBook().Find("aws", "eu-central-1", "euc1-az2", "p4d.24xlarge", CapacityType.Spot, Snapshot)!;
+        var capped = catalog.ToPriceBook().Find("aws", "eu-central-1", "euc1-az2", "p4d.24xlarge", CapacityType.Spot, s_snapshot)!;
         Assert.Equal(27.43298m, capped.PricePerHour);
         Assert.All(catalog.Prices.Where(p => p.Capacity == CapacityType.Spot), spot =>
             Assert.True(spot.PricePerHour <= catalog.Prices.Single(p => p.Capacity == CapacityType.OnDemand && p.Source == spot.Source).PricePerHour));
@@ -70,22 +70,22 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Aws_rows_without_spot_price_make_no_spot_entry()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/aws/vms.p-family-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.Contains(84, Lines(catalog, CatalogIssueKind.MissingSpotPrice));
         var book = catalog.ToPriceBook();
-        Assert.NotNull(book.Find("aws", "us-east-1", "use1-az1", "p5.4xlarge", CapacityType.OnDemand, Snapshot));
-        Assert.Null(book.Find("aws", "us-east-1", "use1-az1", "p5.4xlarge", CapacityType.Spot, Snapshot));
+        Assert.NotNull(book.Find("aws", "us-east-1", "use1-az1", "p5.4xlarge", CapacityType.OnDemand, s_snapshot));
+        Assert.Null(book.Find("aws", "us-east-1", "use1-az1", "p5.4xlarge", CapacityType.Spot, s_snapshot));
     }
 
     [Fact]
     public void Azure_wrong_accelerator_count_is_fixed_from_the_known_size_and_recorded()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v6/azure/vms.tail-N-series-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v6/azure/vms.tail-N-series-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.Equal([124, 125, 126], Lines(catalog, CatalogIssueKind.AcceleratorCountFixed));
         Assert.Contains("AcceleratorCount 12", catalog.Issues.First(i => i.Kind == CatalogIssueKind.AcceleratorCountFixed).Message, StringComparison.Ordinal);
-        var nd = catalog.ToPriceBook().Find("azure", "eastus", "", "Standard_ND96isr_H100_v5", CapacityType.OnDemand, Snapshot)!;
+        var nd = catalog.ToPriceBook().Find("azure", "eastus", "", "Standard_ND96isr_H100_v5", CapacityType.OnDemand, s_snapshot)!;
         Assert.Equal(8, nd.GpuCount);
         Assert.Equal(98.32m, nd.PricePerHour);
         Assert.Equal(PriceSplit.GpuPricePerHour(98.32m, 8, 96, 1900m), nd.GpuPricePerHour);
@@ -94,10 +94,10 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Azure_rows_without_price_are_skipped_and_recorded()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v6/azure/vms.tail-N-series-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v6/azure/vms.tail-N-series-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.Equal([13, 52, 96, 117, 128, 151, 165, 191, 207], Lines(catalog, CatalogIssueKind.MissingPrice));
-        var a100 = catalog.ToPriceBook().Find("azure", "eastus", "", "Standard_NC24ads_A100_v4", CapacityType.Spot, Snapshot)!;
+        var a100 = catalog.ToPriceBook().Find("azure", "eastus", "", "Standard_NC24ads_A100_v4", CapacityType.Spot, s_snapshot)!;
         Assert.Equal(0.444433m, a100.PricePerHour);
         Assert.Equal("A100-80GB", a100.GpuModel);
     }
@@ -105,10 +105,10 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Lambda_crlf_file_reads_cleanly_and_the_crlf_is_recorded()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/lambda/vms.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/lambda/vms.csv"), effectiveFrom: s_snapshot);
 
         Assert.Equal([1], Lines(catalog, CatalogIssueKind.CrlfLineEnds));
-        var h100 = catalog.ToPriceBook().Find("lambda", "us-east-1", "", "gpu_8x_h100_sxm5", CapacityType.OnDemand, Snapshot)!;
+        var h100 = catalog.ToPriceBook().Find("lambda", "us-east-1", "", "gpu_8x_h100_sxm5", CapacityType.OnDemand, s_snapshot)!;
         Assert.Equal(31.92m, h100.PricePerHour);
         Assert.Equal(8, h100.GpuCount);
         Assert.DoesNotContain(catalog.Prices, p => p.Capacity == CapacityType.Spot);
@@ -119,23 +119,23 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Nebius_crlf_file_gives_on_demand_and_preemptible_prices()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/nebius/vms.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/nebius/vms.csv"), effectiveFrom: s_snapshot);
         var book = catalog.ToPriceBook();
 
         Assert.Equal([1], Lines(catalog, CatalogIssueKind.CrlfLineEnds));
-        Assert.Equal(23.60m, book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.OnDemand, Snapshot)!.PricePerHour);
-        Assert.Equal(10.00m, book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.Spot, Snapshot)!.PricePerHour);
-        Assert.Equal(0m, book.Find("nebius", "eu-north1", "", "cpu-d3_4vcpu-16gb", CapacityType.OnDemand, Snapshot)!.GpuPricePerHour);
+        Assert.Equal(23.60m, book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.OnDemand, s_snapshot)!.PricePerHour);
+        Assert.Equal(10.00m, book.Find("nebius", "eu-north1", "", "gpu-h100-sxm_8gpu-128vcpu-1600gb", CapacityType.Spot, s_snapshot)!.PricePerHour);
+        Assert.Equal(0m, book.Find("nebius", "eu-north1", "", "cpu-d3_4vcpu-16gb", CapacityType.OnDemand, s_snapshot)!.GpuPricePerHour);
     }
 
     [Fact]
     public void Runpod_quoted_gpu_info_with_commas_is_one_field()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v8/runpod/vms.head-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v8/runpod/vms.head-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.DoesNotContain(catalog.Issues, i => i.Kind == CatalogIssueKind.MalformedRow);
         Assert.Equal(48 * 2, catalog.Prices.Count);
-        var ca = catalog.ToPriceBook().Find("runpod", "US", "US-CA-1", "1x_A100-80GB_SECURE", CapacityType.OnDemand, Snapshot)!;
+        var ca = catalog.ToPriceBook().Find("runpod", "US", "US-CA-1", "1x_A100-80GB_SECURE", CapacityType.OnDemand, s_snapshot)!;
         Assert.Equal(1.39m, ca.PricePerHour);
         Assert.Equal(1, ca.GpuCount);
         Assert.Equal("skypilot:v8/runpod/vms.head-subset.csv:25", ca.Source);
@@ -147,13 +147,13 @@ public sealed class SkyPilotCatalogLoaderTests
         var catalog = LoadGcp();
         var book = catalog.ToPriceBook();
 
-        var a2 = book.Find("gcp", "us-central1", "us-central1-a", "a2-highgpu-8g", CapacityType.OnDemand, Snapshot)!;
+        var a2 = book.Find("gcp", "us-central1", "us-central1-a", "a2-highgpu-8g", CapacityType.OnDemand, s_snapshot)!;
         Assert.Equal(5.91582m + 23.47126m, a2.PricePerHour);
         Assert.Equal(23.47126m / 8, a2.GpuPricePerHour);
         Assert.Equal(8, a2.GpuCount);
         Assert.Equal("A100", a2.GpuModel);
         Assert.Equal("skypilot:v9/gcp/vms.head-gpu-host-rows.csv:70+v9/gcp/vms.gpu-accelerator-rows-subset.csv:32", a2.Source);
-        Assert.Equal(3.10496m + 12.3192m, book.Find("gcp", "us-central1", "us-central1-a", "a2-highgpu-8g", CapacityType.Spot, Snapshot)!.PricePerHour);
+        Assert.Equal(3.10496m + 12.3192m, book.Find("gcp", "us-central1", "us-central1-a", "a2-highgpu-8g", CapacityType.Spot, s_snapshot)!.PricePerHour);
         Assert.Contains(catalog.Issues, i => i is { Kind: CatalogIssueKind.GpuPricedApart, Line: 70, File: "v9/gcp/vms.head-gpu-host-rows.csv" });
     }
 
@@ -163,7 +163,7 @@ public sealed class SkyPilotCatalogLoaderTests
         var catalog = LoadGcp();
 
         Assert.Contains(catalog.Issues, i => i is { Kind: CatalogIssueKind.SpotAboveOnDemand, Line: 205, File: "v9/gcp/vms.gpu-accelerator-rows-subset.csv" });
-        var a3 = catalog.ToPriceBook().Find("gcp", "us-central1", "us-central1-a", "a3-highgpu-8g", CapacityType.Spot, Snapshot)!;
+        var a3 = catalog.ToPriceBook().Find("gcp", "us-central1", "us-central1-a", "a3-highgpu-8g", CapacityType.Spot, s_snapshot)!;
         Assert.Equal(5.15632m + 33.60609m, a3.PricePerHour);
         Assert.Equal(33.60609m / 8, a3.GpuPricePerHour);
     }
@@ -181,7 +181,7 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Gcp_host_file_alone_makes_no_prices_that_leave_out_the_gpus()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/gcp/vms.head-gpu-host-rows.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/gcp/vms.head-gpu-host-rows.csv"), effectiveFrom: s_snapshot);
 
         Assert.Empty(catalog.Prices);
         Assert.Equal(305, Lines(catalog, CatalogIssueKind.GpuHostWithoutAccelerator).Length);
@@ -190,7 +190,7 @@ public sealed class SkyPilotCatalogLoaderTests
     [Fact]
     public void Gcp_accelerator_file_alone_records_each_unused_row()
     {
-        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/gcp/vms.gpu-accelerator-rows-subset.csv"), effectiveFrom: Snapshot);
+        var catalog = _loader.Load(PricingTestPaths.SkyPilotFile("v9/gcp/vms.gpu-accelerator-rows-subset.csv"), effectiveFrom: s_snapshot);
 
         Assert.Empty(catalog.Prices);
         Assert.Equal(295, Lines(catalog, CatalogIssueKind.UnusedAcceleratorRow).Length);
@@ -218,7 +218,7 @@ public sealed class SkyPilotCatalogLoaderTests
         File.WriteAllText(path, "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region\n"
             + "g5.12xlarge,A10G,1.0,48.0,192.0,\"{'Gpus': [{'Name': 'A10G', 'Count': 4}]}\",5.672,,us-east-1\n");
 
-        var catalog = _loader.Load(path, provider: "aws", effectiveFrom: Snapshot);
+        var catalog = _loader.Load(path, provider: "aws", effectiveFrom: s_snapshot);
 
         Assert.Equal([2], Lines(catalog, CatalogIssueKind.AcceleratorCountFixed));
         Assert.Equal(4, Assert.Single(catalog.Prices).GpuCount);
@@ -236,7 +236,7 @@ public sealed class SkyPilotCatalogLoaderTests
             PricingTestPaths.SkyPilotFile("v9/gcp/vms.head-gpu-host-rows.csv"),
             PricingTestPaths.SkyPilotFile("v9/gcp/vms.gpu-accelerator-rows-subset.csv"),
         ],
-        effectiveFrom: Snapshot);
+        effectiveFrom: s_snapshot);
 
     private static int[] Lines(SkyPilotCatalog catalog, CatalogIssueKind kind) =>
         catalog.Issues.Where(i => i.Kind == kind).Select(i => i.Line).ToArray();

@@ -12,11 +12,11 @@ namespace Burnrate.Tests.Simulation;
 public sealed class FleetSimulatorTests
 {
     // Monday 2025-01-06 00:00 UTC: the default epoch; anchored scenarios (S4, S11) start on Friday 2025-01-10.
-    private static readonly DateTimeOffset Epoch0 = new(2025, 1, 6, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset s_epoch0 = new(2025, 1, 6, 0, 0, 0, TimeSpan.Zero);
 
     private static (FleetSimulator Sim, List<FleetEvent> Events) Run(string selection, TimeSpan span, FleetSimulatorOptions? options = null)
     {
-        var sim = new FleetSimulator(ScenarioLibrary.Resolve(selection), options ?? new FleetSimulatorOptions { Epoch = Epoch0 });
+        var sim = new FleetSimulator(ScenarioLibrary.Resolve(selection), options ?? new FleetSimulatorOptions { Epoch = s_epoch0 });
         var events = new List<FleetEvent>();
         // Chunked like a demo loop; chunking must not matter (see the determinism test).
         for (var t = sim.Epoch; t < sim.Epoch + span;)
@@ -33,19 +33,19 @@ public sealed class FleetSimulatorTests
     public void Same_seed_gives_byte_identical_events_however_AdvanceTo_is_chunked()
     {
         var span = TimeSpan.FromHours(3);
-        var options = new FleetSimulatorOptions { Epoch = Epoch0, Seed = 7, IgnoreAnchors = true };
+        var options = new FleetSimulatorOptions { Epoch = s_epoch0, Seed = 7, IgnoreAnchors = true };
         var once = new FleetSimulator(ScenarioLibrary.BuiltIn, options);
-        var whole = Serialize(once.AdvanceTo(Epoch0 + span));
+        var whole = Serialize(once.AdvanceTo(s_epoch0 + span));
 
         var chunked = new FleetSimulator(ScenarioLibrary.BuiltIn, options);
         var parts = new List<FleetEvent>();
         var steps = new[] { 1, 7, 15, 15, 61, 600, 3, 3599 }; // seconds: grid-aligned and not
-        var t = Epoch0;
-        for (var i = 0; t < Epoch0 + span; i++)
+        var t = s_epoch0;
+        for (var i = 0; t < s_epoch0 + span; i++)
         {
             t += TimeSpan.FromSeconds(steps[i % steps.Length]);
-            if (t > Epoch0 + span)
-                t = Epoch0 + span;
+            if (t > s_epoch0 + span)
+                t = s_epoch0 + span;
             parts.AddRange(chunked.AdvanceTo(t));
             parts.AddRange(chunked.AdvanceTo(t)); // asking again for the same instant adds nothing
         }
@@ -53,14 +53,14 @@ public sealed class FleetSimulatorTests
         Assert.True(whole.Length > 100_000);
         Assert.Equal(whole, Serialize(parts));
 
-        var otherSeed = new FleetSimulator(ScenarioLibrary.BuiltIn, new FleetSimulatorOptions { Epoch = Epoch0, Seed = 8, IgnoreAnchors = true });
-        Assert.NotEqual(whole, Serialize(otherSeed.AdvanceTo(Epoch0 + span)));
+        var otherSeed = new FleetSimulator(ScenarioLibrary.BuiltIn, new FleetSimulatorOptions { Epoch = s_epoch0, Seed = 8, IgnoreAnchors = true });
+        Assert.NotEqual(whole, Serialize(otherSeed.AdvanceTo(s_epoch0 + span)));
     }
 
     [Fact]
     public void Events_are_time_ordered_and_every_allocation_refers_to_a_started_node_and_workload()
     {
-        var (_, events) = Run("all", TimeSpan.FromHours(4), new FleetSimulatorOptions { Epoch = Epoch0, IgnoreAnchors = true });
+        var (_, events) = Run("all", TimeSpan.FromHours(4), new FleetSimulatorOptions { Epoch = s_epoch0, IgnoreAnchors = true });
         var nodes = new HashSet<string>();
         var workloads = new HashSet<string>();
         var previous = DateTimeOffset.MinValue;
@@ -88,7 +88,7 @@ public sealed class FleetSimulatorTests
     [Fact]
     public void No_GPU_is_over_allocated_and_workload_ids_follow_the_orchestrator_convention()
     {
-        var (_, events) = Run("all", TimeSpan.FromHours(4), new FleetSimulatorOptions { Epoch = Epoch0, IgnoreAnchors = true });
+        var (_, events) = Run("all", TimeSpan.FromHours(4), new FleetSimulatorOptions { Epoch = s_epoch0, IgnoreAnchors = true });
         var held = new Dictionary<(string, int), Dictionary<string, double>>();
         foreach (var e in events)
         {
@@ -131,7 +131,7 @@ public sealed class FleetSimulatorTests
     [Fact]
     public void The_simulator_never_emits_a_cost_only_usage_and_prices()
     {
-        var (_, events) = Run("all", TimeSpan.FromHours(2), new FleetSimulatorOptions { Epoch = Epoch0, IgnoreAnchors = true });
+        var (_, events) = Run("all", TimeSpan.FromHours(2), new FleetSimulatorOptions { Epoch = s_epoch0, IgnoreAnchors = true });
         var kinds = events.Select(e => e.GetType().Name).ToHashSet();
         Assert.Subset(new HashSet<string>
         {
@@ -253,7 +253,7 @@ public sealed class FleetSimulatorTests
     [Fact]
     public void S8_the_endpoint_stays_billed_for_two_weeks_with_zero_tokens()
     {
-        var options = new FleetSimulatorOptions { Epoch = Epoch0, HeartbeatInterval = TimeSpan.FromMinutes(5), UtilizationInterval = TimeSpan.FromMinutes(5), CounterInterval = TimeSpan.FromMinutes(5) };
+        var options = new FleetSimulatorOptions { Epoch = s_epoch0, HeartbeatInterval = TimeSpan.FromMinutes(5), UtilizationInterval = TimeSpan.FromMinutes(5), CounterInterval = TimeSpan.FromMinutes(5) };
         var (sim, events) = Run("s8", TimeSpan.FromDays(15), options);
         var start = StartOf(sim, "s8");
         var tokens = events.OfType<WorkCounter>().Where(c => c.Metric == "tokens").ToList();
@@ -274,7 +274,7 @@ public sealed class FleetSimulatorTests
 
         var options = new FleetSimulatorOptions
         {
-            Epoch = Epoch0,
+            Epoch = s_epoch0,
             BasePrice = key => key is { Provider: "aws", InstanceType: "p5.48xlarge", Capacity: CapacityType.Spot } ? 20m : null,
         };
         var (_, priced) = Run("s9", TimeSpan.FromDays(2), options);
@@ -347,7 +347,7 @@ public sealed class FleetSimulatorTests
     public void A_two_hour_all_run_stays_under_400_thousand_events_and_generates_fast()
     {
         var stopwatch = Stopwatch.StartNew();
-        var (_, events) = Run("all", TimeSpan.FromHours(2), new FleetSimulatorOptions { Epoch = Epoch0, IgnoreAnchors = true });
+        var (_, events) = Run("all", TimeSpan.FromHours(2), new FleetSimulatorOptions { Epoch = s_epoch0, IgnoreAnchors = true });
         stopwatch.Stop();
         Assert.InRange(events.Count, 100_000, 400_000);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(20), $"took {stopwatch.Elapsed}");
@@ -357,10 +357,10 @@ public sealed class FleetSimulatorTests
     public void The_virtual_clock_runs_N_times_faster_than_the_wall_clock()
     {
         var wall = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        var time = new SimulatorTimeProvider(Epoch0, speed: 60, wall);
-        Assert.Equal(Epoch0, time.GetUtcNow());
+        var time = new SimulatorTimeProvider(s_epoch0, speed: 60, wall);
+        Assert.Equal(s_epoch0, time.GetUtcNow());
         wall.Advance(TimeSpan.FromSeconds(10));
-        Assert.Equal(Epoch0 + TimeSpan.FromMinutes(10), time.GetUtcNow());
+        Assert.Equal(s_epoch0 + TimeSpan.FromMinutes(10), time.GetUtcNow());
 
         var fired = 0;
         using var timer = time.CreateTimer(_ => fired++, null, TimeSpan.FromMinutes(1), Timeout.InfiniteTimeSpan);

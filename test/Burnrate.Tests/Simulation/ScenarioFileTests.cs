@@ -4,7 +4,7 @@ namespace Burnrate.Tests.Simulation;
 
 public sealed class ScenarioFileTests
 {
-    private static readonly string Minimal = """
+    private static readonly string s_minimal = """
         id: custom
         title: t
         signal: s
@@ -59,7 +59,7 @@ public sealed class ScenarioFileTests
     [Fact]
     public void A_minimal_custom_file_parses()
     {
-        var scenario = ScenarioFile.Parse(Minimal, "custom.yaml");
+        var scenario = ScenarioFile.Parse(s_minimal, "custom.yaml");
         Assert.Equal("custom", scenario.Id);
         Assert.Equal(1, scenario.WorkloadCount);
     }
@@ -67,7 +67,7 @@ public sealed class ScenarioFileTests
     [Fact]
     public void A_reference_to_an_unknown_node_names_the_file_and_the_field()
     {
-        var yaml = Minimal.Replace("{ node: n0, gpus: all }", "{ node: n9, gpus: all }", StringComparison.Ordinal);
+        var yaml = s_minimal.Replace("{ node: n0, gpus: all }", "{ node: n9, gpus: all }", StringComparison.Ordinal);
         var e = Assert.Throws<ScenarioFormatException>(() => ScenarioFile.Parse(yaml, "bad.yaml"));
         Assert.Contains("bad.yaml: workloads[0].placement[0].node: 'n9' is not a node", e.Message, StringComparison.Ordinal);
     }
@@ -75,7 +75,7 @@ public sealed class ScenarioFileTests
     [Fact]
     public void Every_problem_is_reported_at_once_with_its_field_path()
     {
-        var yaml = Minimal
+        var yaml = s_minimal
             .Replace("provider: aws", "provider: oracle-cloud", StringComparison.Ordinal)
             .Replace("orchestrator: slurm", "orchestrator: slurm\n    stop: 14x", StringComparison.Ordinal);
         var e = Assert.Throws<ScenarioFormatException>(() => ScenarioFile.Parse(yaml, "bad.yaml"));
@@ -86,7 +86,7 @@ public sealed class ScenarioFileTests
     [Fact]
     public void An_unknown_key_names_the_file_the_line_and_the_key()
     {
-        var yaml = Minimal.Replace("gpu_model: A100", "gpu_model: A100, gpu_modle: A100", StringComparison.Ordinal);
+        var yaml = s_minimal.Replace("gpu_model: A100", "gpu_model: A100, gpu_modle: A100", StringComparison.Ordinal);
         var e = Assert.Throws<ScenarioFormatException>(() => ScenarioFile.Parse(yaml, "typo.yaml"));
         Assert.StartsWith("typo.yaml: line 5", e.Message, StringComparison.Ordinal);
         Assert.Contains("gpu_modle", e.Message, StringComparison.Ordinal);
@@ -95,7 +95,7 @@ public sealed class ScenarioFileTests
     [Fact]
     public void A_workload_id_must_carry_its_orchestrator_prefix()
     {
-        var yaml = Minimal.Replace("id: slurm:1", "id: job-1", StringComparison.Ordinal);
+        var yaml = s_minimal.Replace("id: slurm:1", "id: job-1", StringComparison.Ordinal);
         var e = Assert.Throws<ScenarioFormatException>(() => ScenarioFile.Parse(yaml, "bad.yaml"));
         Assert.Contains("bad.yaml: workloads[0].id: 'job-1' must start with 'slurm:'", e.Message, StringComparison.Ordinal);
     }

@@ -10,15 +10,15 @@ namespace Burnrate.Pricing.Internal;
 /// </summary>
 internal sealed class CatalogYamlReader
 {
-    private static readonly HashSet<string> TopKeys = ["provider", "effective_from", "source", "instances", "rate_card"];
-    private static readonly HashSet<string> InstanceKeys = ["type", "provider", "gpu", "gpus", "vcpus", "memory_gib", "prices", "note"];
-    private static readonly HashSet<string> PriceKeys =
+    private static readonly HashSet<string> s_topKeys = ["provider", "effective_from", "source", "instances", "rate_card"];
+    private static readonly HashSet<string> s_instanceKeys = ["type", "provider", "gpu", "gpus", "vcpus", "memory_gib", "prices", "note"];
+    private static readonly HashSet<string> s_priceKeys =
     [
         "region", "zone", "effective_from", "on_demand", "spot", "reserved",
         "machine_on_demand", "gpu_on_demand", "machine_spot", "gpu_spot", "machine_reserved", "gpu_reserved", "note",
     ];
 
-    private static readonly HashSet<string> RateKeys = ["egress", "storage", "regions"];
+    private static readonly HashSet<string> s_rateKeys = ["egress", "storage", "regions"];
 
     private readonly string _file;
     private readonly List<InstancePrice> _prices;
@@ -47,7 +47,7 @@ internal sealed class CatalogYamlReader
             return;
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
             throw Error(stream.Documents[0].RootNode, "the file must be a mapping with 'instances' and/or 'rate_card'");
-        CheckKeys(root, TopKeys, "the top level");
+        CheckKeys(root, s_topKeys, "the top level");
 
         var provider = OptionalString(root, "provider");
         var effective = OptionalDate(root, "effective_from");
@@ -71,7 +71,7 @@ internal sealed class CatalogYamlReader
     {
         if (node is not YamlMappingNode map)
             throw Error(node, "an instance must be a mapping with 'type' and 'prices'");
-        CheckKeys(map, InstanceKeys, "an instance");
+        CheckKeys(map, s_instanceKeys, "an instance");
         var type = RequiredString(map, "type", "an instance");
         var provider = (OptionalString(map, "provider") ?? fileProvider)
             ?? throw Error(map, $"instance '{type}' has no provider: give 'provider' at the top of the file or on the instance");
@@ -89,7 +89,7 @@ internal sealed class CatalogYamlReader
         {
             if (priceNode is not YamlMappingNode price)
                 throw Error(priceNode, $"a price of '{type}' must be a mapping");
-            CheckKeys(price, PriceKeys, $"a price of '{type}'");
+            CheckKeys(price, s_priceKeys, $"a price of '{type}'");
             var region = RequiredString(price, "region", $"a price of '{type}'");
             var zone = OptionalString(price, "zone") ?? "";
             var effective = OptionalDate(price, "effective_from") ?? fileEffective
@@ -154,7 +154,7 @@ internal sealed class CatalogYamlReader
     {
         if (node is not YamlMappingNode map)
             throw Error(node, $"rates of '{what}' must be a mapping with 'egress', 'storage' and optionally 'regions'");
-        CheckKeys(map, RateKeys, $"rates of '{what}'");
+        CheckKeys(map, s_rateKeys, $"rates of '{what}'");
         if (Child(map, "egress") is { } egress)
         {
             if (egress is not YamlMappingNode egressMap)

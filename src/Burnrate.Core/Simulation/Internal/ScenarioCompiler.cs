@@ -12,9 +12,9 @@ namespace Burnrate.Simulation.Internal;
 /// </summary>
 internal sealed partial class ScenarioCompiler
 {
-    private static readonly HashSet<string> Providers = ["aws", "gcp", "azure", "lambda", "nebius", "runpod", "coreweave", "onprem"];
+    private static readonly HashSet<string> s_providers = ["aws", "gcp", "azure", "lambda", "nebius", "runpod", "coreweave", "onprem"];
 
-    private static readonly Dictionary<string, string> OrchestratorPrefixes = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, string> s_orchestratorPrefixes = new(StringComparer.Ordinal)
     {
         ["skypilot"] = "skypilot:",
         ["metaflow"] = "metaflow:",
@@ -113,8 +113,8 @@ internal sealed partial class ScenarioCompiler
         var capacity = CapacityType.OnDemand;
         if (d.Capacity is not null && !CapacityTypes.TryParse(d.Capacity, out capacity))
             Error(path + ".capacity", $"'{d.Capacity}' is not on_demand, spot or reserved");
-        if (d.Provider is null || !Providers.Contains(d.Provider))
-            Error(path + ".provider", $"'{d.Provider}' is not one of {string.Join(", ", Providers)}");
+        if (d.Provider is null || !s_providers.Contains(d.Provider))
+            Error(path + ".provider", $"'{d.Provider}' is not one of {string.Join(", ", s_providers)}");
         Required(d.Region, path + ".region");
         Required(d.InstanceType, path + ".instance_type");
         if (d.Gpus < 0)
@@ -152,8 +152,8 @@ internal sealed partial class ScenarioCompiler
             Error(path + ".stop", "must be after start");
         Required(d.Id, path + ".id");
         string? prefix = null;
-        if (d.Orchestrator is null || !OrchestratorPrefixes.TryGetValue(d.Orchestrator, out prefix))
-            Error(path + ".orchestrator", $"'{d.Orchestrator}' is not one of {string.Join(", ", OrchestratorPrefixes.Keys)}");
+        if (d.Orchestrator is null || !s_orchestratorPrefixes.TryGetValue(d.Orchestrator, out prefix))
+            Error(path + ".orchestrator", $"'{d.Orchestrator}' is not one of {string.Join(", ", s_orchestratorPrefixes.Keys)}");
         else if (d.Id is not null && !d.Id.StartsWith(prefix, StringComparison.Ordinal))
             Error(path + ".id", $"'{d.Id}' must start with '{prefix}' for orchestrator {d.Orchestrator}");
         var utilization = d.Utilization ?? 0.9;
@@ -335,7 +335,7 @@ internal sealed partial class ScenarioCompiler
                 }
             case "price":
                 {
-                    if (d.Provider is null || !Providers.Contains(d.Provider))
+                    if (d.Provider is null || !s_providers.Contains(d.Provider))
                         Error(path + ".provider", $"'{d.Provider}' is not a known provider");
                     Required(d.Region, path + ".region");
                     Required(d.InstanceType, path + ".instance_type");
