@@ -35,6 +35,7 @@ public static class BurnrateCli
             HelpName = "FILE",
             Recursive = true,
         });
+        root.Subcommands.Add(ServeCommand.Create(services));
         root.Subcommands.Add(DemoCommand.Create(services));
         root.Subcommands.Add(ReportCommand.Create(services));
         root.Subcommands.Add(PricesCommand.Create(services));
