@@ -37,7 +37,10 @@ public static class Durations
             };
             if (seconds < 0)
                 return false;
-            duration += TimeSpan.FromMilliseconds((double)(value * seconds * 1000m));
+            var ticks = value * seconds * TimeSpan.TicksPerSecond;
+            if (ticks > TimeSpan.MaxValue.Ticks / 2 || duration.Ticks > TimeSpan.MaxValue.Ticks / 2)
+                return false; // absurdly long: refuse rather than overflow
+            duration += TimeSpan.FromTicks((long)ticks);
             any = true;
         }
         return any;

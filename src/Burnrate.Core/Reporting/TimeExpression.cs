@@ -46,30 +46,9 @@ public static class TimeExpression
         return true;
     }
 
-    /// <summary>Parses a positive duration: a whole number followed by <c>s</c>, <c>m</c>, <c>h</c>, <c>d</c> or <c>w</c>.</summary>
-    public static bool TryParseDuration(string? text, out TimeSpan value)
-    {
-        value = default;
-        if (string.IsNullOrWhiteSpace(text))
-            return false;
-        var s = text.Trim();
-        var seconds = char.ToLowerInvariant(s[^1]) switch
-        {
-            's' => 1L,
-            'm' => 60L,
-            'h' => 3_600L,
-            'd' => 86_400L,
-            'w' => 604_800L,
-            _ => 0L,
-        };
-        if (seconds == 0
-            || !long.TryParse(s.AsSpan(0, s.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
-            || count <= 0
-            || count > TimeSpan.MaxValue.TotalSeconds / seconds / 2)
-            return false;
-        value = TimeSpan.FromSeconds(count * seconds);
-        return true;
-    }
+    /// <summary>Parses a positive duration (see <see cref="Configuration.Durations"/>: <c>15m</c>, <c>1h</c>, <c>1d</c>, <c>1w</c>, <c>1h30m</c>).</summary>
+    public static bool TryParseDuration(string? text, out TimeSpan value) =>
+        Configuration.Durations.TryParse(text, out value) && value > TimeSpan.Zero;
 
     /// <summary>The shortest exact form of a duration (<c>15m</c>, <c>1h</c>, <c>1d</c>), the inverse of <see cref="TryParseDuration"/>.</summary>
     public static string FormatDuration(TimeSpan duration)

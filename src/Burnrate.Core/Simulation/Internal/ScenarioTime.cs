@@ -26,36 +26,9 @@ internal static class ScenarioTime
     public static bool TryParseOffset(string? text, out TimeSpan offset)
     {
         offset = TimeSpan.Zero;
-        if (string.IsNullOrWhiteSpace(text))
-            return false;
-        var s = text.Trim();
-        if (s == "0")
+        if (text?.Trim() == "0")
             return true;
-        long ticks = 0;
-        var i = 0;
-        while (i < s.Length)
-        {
-            var startDigits = i;
-            while (i < s.Length && char.IsAsciiDigit(s[i]))
-                i++;
-            if (i == startDigits || i == s.Length)
-                return false;
-            if (!long.TryParse(s.AsSpan(startDigits, i - startDigits), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-                return false;
-            var unit = s[i++] switch
-            {
-                's' => TimeSpan.TicksPerSecond,
-                'm' => TimeSpan.TicksPerMinute,
-                'h' => TimeSpan.TicksPerHour,
-                'd' => TimeSpan.TicksPerDay,
-                _ => 0L,
-            };
-            if (unit == 0)
-                return false;
-            ticks += n * unit;
-        }
-        offset = TimeSpan.FromTicks(ticks);
-        return true;
+        return Configuration.Durations.TryParse(text, out offset);
     }
 
     public static bool TryParseAnchor(string? text, out ScenarioAnchor? anchor)
