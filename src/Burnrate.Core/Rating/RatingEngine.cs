@@ -39,6 +39,14 @@ public sealed class RatingEngine
     private readonly HashSet<string> _unpriced = new(StringComparer.Ordinal);
     private DateTimeOffset? _ratedThrough;
 
+    // Buffers reused across nodes and minutes so that the rating loop does not allocate per node or segment.
+    private readonly Dictionary<LineKey, PendingRow> _pending = [];
+    private readonly List<SegmentLine> _segmentLines = [];
+    private readonly List<DateTimeOffset> _cuts = [];
+    private readonly List<Allocation> _holders = [];
+    private readonly Dictionary<string, Fraction> _nodeShares = new(StringComparer.Ordinal);
+    private readonly List<string> _shareOrder = [];
+
     public RatingEngine(IPriceBook prices, IRateCard rateCard, AttributionRules? rules = null, RatingOptions? options = null)
     {
         _prices = prices;
@@ -309,17 +317,23 @@ public sealed class RatingEngine
 
     private void RateNode(NodeState node, DateTimeOffset minute, DateTimeOffset end, List<CostLine> output)
     {
-        var pending = new Dictionary<LineKey, PendingRow>();
-        var segmentLines = new List<SegmentLine>();
+        var pending = _pending;
+        pending.Clear();
+        var segmentLines = _segmentLines;
         foreach (var (from, to) in node.AliveWithin(minute, end))
         {
-            var cuts = new SortedSet<DateTimeOffset> { from, to };
-            node.AddChangePoints(from, to, cuts);
-            var points = cuts.ToArray();
-            for (var i = 0; i + 1 < points.Length; i++)
+            var points = _cuts;
+            points.Clear();
+            points.Add(from);
+            points.Add(to);
+            node.AddChangePoints(from, to, points);
+            points.Sort();
+            for (var i = 0; i + 1 < points.Count; i++)
             {
                 var a = points[i];
                 var b = points[i + 1];
+                if (a == b)
+                    continue; // the same instant listed twice
                 // The price may change inside a segment of constant capacity and allocations.
                 while (a < b)
                 {
@@ -376,12 +390,14 @@ public sealed class RatingEngine
         var computeRate = new HourlyRate(nodeRate.NanosPerHour - gpuRate.NanosPerHour * gpuCount);
 
         // GPU parts, and each workload's share of the node (sum of its GPU shares / GPU count) for the compute part.
-        var nodeShares = new Dictionary<string, Fraction>(StringComparer.Ordinal);
+        var nodeShares = _nodeShares;
+        nodeShares.Clear();
         Span<HourlyRate> parts = stackalloc HourlyRate[16];
         Span<Fraction> shares = stackalloc Fraction[16];
         for (var g = 0; g < gpuCount; g++)
         {
-            var holders = node.HoldersAt(g, at);
+            var holders = _holders;
+            node.HoldersAt(g, at, holders);
             if (holders.Count > shares.Length)
             {
                 parts = new HourlyRate[holders.Count];
@@ -406,8 +422,12 @@ public sealed class RatingEngine
 
         var left = computeRate.NanosPerHour;
         var held = Fraction.Zero;
-        foreach (var (workload, share) in nodeShares.OrderBy(k => k.Key, StringComparer.Ordinal))
+        _shareOrder.Clear();
+        _shareOrder.AddRange(nodeShares.Keys);
+        _shareOrder.Sort(StringComparer.Ordinal);
+        foreach (var workload in _shareOrder)
         {
+            var share = nodeShares[workload];
             var rate = share.FloorTimes(computeRate.NanosPerHour);
             left -= rate;
             held += share;

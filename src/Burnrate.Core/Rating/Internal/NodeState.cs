@@ -153,9 +153,9 @@ internal sealed class NodeState
     }
 
     /// <summary>The holders of GPU <paramref name="gpu"/> at <paramref name="t"/>, in a stable order.</summary>
-    public List<Allocation> HoldersAt(int gpu, DateTimeOffset t)
+    public void HoldersAt(int gpu, DateTimeOffset t, List<Allocation> result)
     {
-        var result = new List<Allocation>();
+        result.Clear();
         foreach (var a in Gpus[gpu])
         {
             if (a.ActiveAt(t))
@@ -163,7 +163,6 @@ internal sealed class NodeState
         }
         if (result.Count > 1)
             result.Sort(static (x, y) => string.CompareOrdinal(x.WorkloadId, y.WorkloadId));
-        return result;
     }
 
     public bool IsAliveAt(DateTimeOffset t)
@@ -189,7 +188,7 @@ internal sealed class NodeState
     }
 
     /// <summary>Adds every instant in (from, to) where capacity or an allocation changes.</summary>
-    public void AddChangePoints(DateTimeOffset from, DateTimeOffset to, SortedSet<DateTimeOffset> cuts)
+    public void AddChangePoints(DateTimeOffset from, DateTimeOffset to, List<DateTimeOffset> cuts)
     {
         foreach (var (at, _) in _capacity)
         {
