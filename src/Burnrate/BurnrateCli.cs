@@ -71,6 +71,23 @@ public static class BurnrateCli
     /// <summary>The value of the global <c>--data</c> option.</summary>
     public static string GetDataDirectory(ParseResult parse) => parse?.GetValue<string>("--data") ?? DefaultDataDirectory;
 
+    /// <summary>
+    /// Where the ledger is: the config file's <c>storage.duckdb</c> when it sets one, else the <c>--data</c> directory
+    /// (see <see cref="CliServices.LedgerPath"/>). A config file that cannot be read is a usage error.
+    /// </summary>
+    public static string GetLedgerLocation(ParseResult parse)
+    {
+        try
+        {
+            var config = Configuration.BurnrateConfig.Load(GetConfigFile(parse));
+            return string.IsNullOrWhiteSpace(config.Storage.Duckdb) ? GetDataDirectory(parse) : config.Storage.Duckdb;
+        }
+        catch (Configuration.ConfigException e)
+        {
+            throw new CliUsageException(e.Message);
+        }
+    }
+
     /// <summary>The value of the global <c>--config</c> option, or null.</summary>
     public static string? GetConfigFile(ParseResult parse) => parse?.GetValue<string?>("--config");
 

@@ -19,7 +19,14 @@ public sealed class CliServices
     public required Func<string?, IPriceBook> LoadPriceBook { get; init; }
 
     /// <summary>Whether a data directory holds a ledger; by default, whether <c>{dir}/burnrate.duckdb</c> exists.</summary>
-    public Func<string, bool> LedgerExists { get; init; } = dir => File.Exists(Path.Combine(dir, LedgerFileName));
+    public Func<string, bool> LedgerExists { get; init; } = location => File.Exists(LedgerPath(location));
+
+    /// <summary>
+    /// The DuckDB file of a ledger location: a path ending in <c>.duckdb</c> is the file itself (the config's
+    /// <c>storage.duckdb</c>); anything else is a data directory holding <see cref="LedgerFileName"/>.
+    /// </summary>
+    public static string LedgerPath(string location) =>
+        location.EndsWith(".duckdb", StringComparison.OrdinalIgnoreCase) ? location : Path.Combine(location, LedgerFileName);
 
     /// <summary>Makes the client used for <c>--server</c>. The caller disposes it.</summary>
     public Func<HttpClient> CreateHttpClient { get; init; } = () => new HttpClient { Timeout = TimeSpan.FromSeconds(60) };

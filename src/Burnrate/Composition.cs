@@ -10,7 +10,7 @@ internal static class Composition
 {
     public static CliServices CreateServices() => new()
     {
-        OpenStore = static async (dir, ct) => await DuckDbCostStore.OpenAsync(Path.Combine(dir, CliServices.LedgerFileName), ct: ct).ConfigureAwait(false),
+        OpenStore = static async (dir, ct) => await DuckDbCostStore.OpenAsync(CliServices.LedgerPath(dir), ct: ct).ConfigureAwait(false),
         LoadPriceBook = static configPath => PricingSetup.Load(BurnrateConfig.Load(configPath)).Book,
     };
 }

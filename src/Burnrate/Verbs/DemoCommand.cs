@@ -117,7 +117,8 @@ internal static class DemoCommand
         });
 
         var ledgerPath = config.DuckDbPath(dataDirectory);
-        await using var store = await services.OpenStore(Path.GetDirectoryName(Path.GetFullPath(ledgerPath))!, cancellationToken).ConfigureAwait(false);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(ledgerPath))!);
+        await using var store = await services.OpenStore(ledgerPath, cancellationToken).ConfigureAwait(false);
         var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
         using var pipeline = new CostPipeline(engine, store, ratingOptions);
         var replay = new FleetReplay(simulator, pipeline, clock);

@@ -76,7 +76,7 @@ internal static class ReportCommand
 
             var report = parse.GetValue(server) is { } serverText
                 ? await CostApiClient.GetAsync(services, ParseServer(serverText), query, cancellationToken).ConfigureAwait(false)
-                : await QueryLedgerAsync(services, BurnrateCli.GetDataDirectory(parse), query, cancellationToken).ConfigureAwait(false);
+                : await QueryLedgerAsync(services, BurnrateCli.GetLedgerLocation(parse), query, cancellationToken).ConfigureAwait(false);
 
             switch (parse.GetValue(format))
             {
@@ -98,7 +98,7 @@ internal static class ReportCommand
 
     private static async Task<CostReport> QueryLedgerAsync(CliServices services, string dataDirectory, CostQuery query, CancellationToken cancellationToken)
     {
-        if (!Directory.Exists(dataDirectory) || !services.LedgerExists(dataDirectory))
+        if (!services.LedgerExists(dataDirectory))
             throw new InvalidOperationException($"no ledger at {dataDirectory}; run `burnrate demo` or `burnrate serve` first");
         var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
         await using (store.ConfigureAwait(false))

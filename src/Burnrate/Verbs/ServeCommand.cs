@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Burnrate.Configuration;
 using Burnrate.Server;
 
 namespace Burnrate.Cli.Verbs;
@@ -21,16 +20,8 @@ internal static class ServeCommand
         var command = new Command("serve", "Serve the ledger over HTTP: GET /api/v1/costs, /healthz (ingest receivers arrive with the telemetry work)") { listen };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
-            try
-            {
-                _ = BurnrateConfig.Load(BurnrateCli.GetConfigFile(parse));
-            }
-            catch (ConfigException e)
-            {
-                throw new CliUsageException(e.Message);
-            }
-            var dataDirectory = BurnrateCli.GetDataDirectory(parse);
-            Directory.CreateDirectory(dataDirectory);
+            var dataDirectory = BurnrateCli.GetLedgerLocation(parse); // also validates the config file
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(CliServices.LedgerPath(dataDirectory)))!);
             await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
             await using var app = Build(parse.GetValue(listen)!, store, services.Time);
             try

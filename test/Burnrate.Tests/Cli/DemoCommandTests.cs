@@ -58,6 +58,25 @@ public sealed class DemoCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_configured_duckdb_file_is_where_demo_writes_and_report_reads()
+    {
+        var ledger = Path.Combine(_data, "elsewhere", "fleet.duckdb");
+        var config = Path.Combine(_data, "burnrate.yaml");
+        await File.WriteAllTextAsync(config, $"storage:\n  duckdb: {ledger}\n", TestContext.Current.CancellationToken);
+        var services = Services();
+
+        Assert.Equal(0, await BurnrateCli.InvokeAsync(services, ["demo", "--duration", "1s", "--speed", "600", "--scenario", "s13", "--config", config, "--data", _data, "--listen", "127.0.0.1:0"], TestContext.Current.CancellationToken));
+        Assert.True(File.Exists(ledger));
+        Assert.False(File.Exists(Path.Combine(_data, CliServices.LedgerFileName)));
+        _out.GetStringBuilder().Clear();
+
+        var exit = await BurnrateCli.InvokeAsync(services, ["report", "--by", "team", "--format", "csv", "--config", config, "--data", _data], TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 0, _error.ToString());
+        Assert.Contains(",", _out.ToString().Split('\n')[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_unknown_scenario_is_a_usage_error_listing_the_known_ones()
     {
         var exit = await BurnrateCli.InvokeAsync(Services(), ["demo", "--scenario", "s99", "--data", _data], TestContext.Current.CancellationToken);
