@@ -22,6 +22,11 @@ public sealed partial class CostPipeline : IDisposable
     private readonly Dictionary<string, long> _totalsByWorkload = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _totalsByProvider = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirtyWorkloads = new(StringComparer.Ordinal);
+    // Rated but not yet stored (the store failed): written first on the next call, so a store outage loses nothing.
+    private readonly List<CostLine> _unwrittenLines = [];
+    private readonly List<WorkMinute> _unwrittenWork = [];
+    private readonly List<WorkloadRecord> _unwrittenWorkloads = [];
+    private int _pendingRows;
     private DateTimeOffset? _nextMinute;
     private long _eventCount;
     private long _lineCount;
@@ -37,6 +42,9 @@ public sealed partial class CostPipeline : IDisposable
 
     /// <summary>Events applied so far.</summary>
     public long EventCount => Interlocked.Read(ref _eventCount);
+
+    /// <summary>Rated rows waiting for the store (non-zero only after a failed write).</summary>
+    public int PendingRows => Volatile.Read(ref _pendingRows);
 
     /// <summary>Ledger rows written so far.</summary>
     public long LineCount => Interlocked.Read(ref _lineCount);
@@ -84,6 +92,7 @@ public sealed partial class CostPipeline : IDisposable
 
     /// <summary>
     /// Rates and stores every minute that is closed at <paramref name="now"/>; returns how many minutes were rated.
+    /// When the store fails, the exception propagates and the rated rows are kept and written first on the next call.
     /// </summary>
     public async Task<int> RateClosedMinutesAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
@@ -117,13 +126,28 @@ public sealed partial class CostPipeline : IDisposable
                     : [.. _engine.Workloads.Where(w => _dirtyWorkloads.Contains(w.Info.Id)).Select(w => new WorkloadRecord(w.Info, w.Started, w.Stopped, w.EstimatePerHour))];
                 _dirtyWorkloads.Clear();
             }
-            if (workloads.Count > 0)
-                await _store.UpsertWorkloadsAsync(workloads, cancellationToken);
-            if (lines.Count > 0)
-                await _store.WriteAsync(lines, cancellationToken);
-            if (work.Count > 0)
-                await _store.WriteWorkAsync(work, cancellationToken);
-            Interlocked.Add(ref _lineCount, lines.Count);
+            _unwrittenWorkloads.AddRange(workloads);
+            _unwrittenLines.AddRange(lines);
+            _unwrittenWork.AddRange(work);
+            Volatile.Write(ref _pendingRows, _unwrittenLines.Count);
+            // Each write replaces by key, so retrying a batch that partly landed never doubles anything.
+            if (_unwrittenWorkloads.Count > 0)
+            {
+                await _store.UpsertWorkloadsAsync([.. _unwrittenWorkloads], cancellationToken);
+                _unwrittenWorkloads.Clear();
+            }
+            if (_unwrittenLines.Count > 0)
+            {
+                await _store.WriteAsync([.. _unwrittenLines], cancellationToken);
+                Interlocked.Add(ref _lineCount, _unwrittenLines.Count);
+                _unwrittenLines.Clear();
+                Volatile.Write(ref _pendingRows, 0);
+            }
+            if (_unwrittenWork.Count > 0)
+            {
+                await _store.WriteWorkAsync([.. _unwrittenWork], cancellationToken);
+                _unwrittenWork.Clear();
+            }
             if (minutes > 0)
                 LogRated(_logger, minutes, lines.Count);
             return minutes;
