@@ -13,9 +13,11 @@ public interface ICostStore : IAsyncDisposable
     Task MigrateAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Writes ledger rows. A row whose key (minute, resource, GPU, workload, component, segment) already exists is
-    /// replaced, never added to: writing the same minutes twice changes nothing. Rollups are brought up to date
-    /// before the call returns.
+    /// Writes ledger rows. A (minute, resource) is written whole: the batch replaces every row the ledger already holds
+    /// for each (minute, resource) it contains, never adds to them — so writing the same minutes twice changes
+    /// nothing, and re-rating a minute differently (a late event moved cost from idle to a workload) leaves no stale
+    /// row behind. Within a batch, rows are keyed by (minute, resource, GPU, workload, component, segment). Rollups
+    /// are brought up to date before the call returns.
     /// </summary>
     Task WriteAsync(IReadOnlyList<CostLine> lines, CancellationToken cancellationToken = default);
 

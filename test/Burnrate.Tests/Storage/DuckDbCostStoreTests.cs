@@ -82,6 +82,35 @@ public sealed class DuckDbCostStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Re_rating_a_minute_differently_leaves_no_stale_row_of_that_resource()
+    {
+        await using var store = await OpenInMemoryAsync();
+        var t = SomeLines.Day0.AddHours(3);
+        // First rating: the whole node-minute idle ($0.60). A late allocation re-rates it: the job holds it all.
+        await store.WriteAsync([SomeLines.Line(t, costNanos: 600_000_000, workloadId: WorkloadInfo.IdleId)], Ct);
+        await store.WriteAsync([SomeLines.Line(t, costNanos: 600_000_000, workloadId: "slurm:7")], Ct);
+
+        var rows = await store.QueryCostsAsync(new CostQuery { From = t, To = t.AddDays(1), By = [CostDimension.Workload] }, Ct);
+
+        var row = Assert.Single(rows);
+        Assert.Equal("slurm:7", row.Keys[0]);
+        Assert.Equal(600_000_000, row.Cost.Nanos);
+    }
+
+    [Fact]
+    public async Task Re_rating_one_resource_keeps_the_other_resources_of_that_minute()
+    {
+        await using var store = await OpenInMemoryAsync();
+        var t = SomeLines.Day0.AddHours(3);
+        await store.WriteAsync([SomeLines.Line(t, costNanos: 100, resourceId: "node-a"), SomeLines.Line(t, costNanos: 200, resourceId: "node-b")], Ct);
+        await store.WriteAsync([SomeLines.Line(t, costNanos: 150, resourceId: "node-a")], Ct);
+
+        var rows = await store.QueryCostsAsync(new CostQuery { From = t, To = t.AddHours(1) }, Ct);
+
+        Assert.Equal(350, Assert.Single(rows).Cost.Nanos);
+    }
+
+    [Fact]
     public async Task Rewriting_a_minute_with_another_amount_replaces_it_and_the_rollups_follow()
     {
         await using var store = await OpenInMemoryAsync();
@@ -150,9 +179,10 @@ public sealed class DuckDbCostStoreTests : IDisposable
         var random = new Random(seed);
         var lines = SomeLines.Random(random, 3_000, days: 3);
         await using var store = await OpenInMemoryAsync();
-        // Several batches, out of order, so rollups are built piecemeal.
-        foreach (var batch in lines.OrderBy(_ => random.Next()).Chunk(700))
-            await store.WriteAsync(batch, Ct);
+        // Several batches, out of order, so rollups are built piecemeal; each (minute, resource) stays whole in one
+        // batch, as the rating engine writes it.
+        foreach (var batch in lines.GroupBy(l => (l.Minute, l.ResourceId)).OrderBy(_ => random.Next()).Chunk(200))
+            await store.WriteAsync([.. batch.SelectMany(g => g)], Ct);
         var dimensions = Enum.GetValues<CostDimension>();
         TimeSpan?[] steps = [null, null, null, TimeSpan.FromMinutes(7), TimeSpan.FromHours(1), TimeSpan.FromHours(5), TimeSpan.FromDays(1)];
 
@@ -310,7 +340,7 @@ public sealed class DuckDbCostStoreTests : IDisposable
     {
         await using var store = await OpenInMemoryAsync();
         var lines = SomeLines.Random(new Random(5), 1_000);
-        var writers = lines.Chunk(100).Select(batch => Task.Run(() => store.WriteAsync(batch, Ct), Ct));
+        var writers = lines.GroupBy(l => (l.Minute, l.ResourceId)).Chunk(30).Select(batch => Task.Run(() => store.WriteAsync([.. batch.SelectMany(g => g)], Ct), Ct));
         var readers = Enumerable.Range(0, 10).Select(_ => Task.Run(() => store.QueryCostsAsync(ByTeam(SomeLines.Day0, SomeLines.Day0.AddDays(3)), Ct), Ct));
 
         await Task.WhenAll([.. writers, .. readers]);

@@ -150,18 +150,16 @@ public sealed partial class DuckDbCostStore : ICostStore
             await ExecuteCoreAsync("BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
             try
             {
-                // The minute bounds let DuckDB skip row groups by their min/max instead of joining the whole ledger.
+                // A rated (minute, resource) is a whole: re-rating it may split it differently (a late allocation
+                // turns idle rows into a workload's rows), so every old row of each (minute, resource) in the batch
+                // goes, not only the rows whose full key recurs. The minute bounds let DuckDB skip row groups.
                 using (var delete = _connection.CreateCommand())
                 {
                     delete.CommandText = """
-                        DELETE FROM cost_minutes USING cost_minutes_staging AS s
+                        DELETE FROM cost_minutes USING (SELECT DISTINCT minute, resource_id FROM cost_minutes_staging) AS s
                         WHERE cost_minutes.minute >= $lo AND cost_minutes.minute <= $hi
                           AND cost_minutes.minute = s.minute
                           AND cost_minutes.resource_id = s.resource_id
-                          AND cost_minutes.gpu_index = s.gpu_index
-                          AND cost_minutes.workload_id = s.workload_id
-                          AND cost_minutes.component = s.component
-                          AND cost_minutes.segment_start = s.segment_start
                         """;
                     delete.Parameters.Add(new DuckDBParameter("lo", minMinute));
                     delete.Parameters.Add(new DuckDBParameter("hi", maxMinute));
