@@ -199,7 +199,7 @@ public sealed class RatingEngine
             node = new NodeState(spec, AttributeOwner(spec));
             _nodes.Add(spec.Id, node);
         }
-        node.Start(time, spec.Capacity, exact);
+        node.Start(time, spec.Capacity, exact, _options.Staleness);
     }
 
     private void Heartbeat(NodeSpec spec, DateTimeOffset time)
@@ -282,7 +282,7 @@ public sealed class RatingEngine
             model = template.GpuModel;
         }
         _prices.Add(new InstancePrice(p.Provider, p.Region, p.Zone, p.InstanceType, p.Capacity, p.PricePerHour,
-            decimal.Round(gpuPrice, 9), gpuCount, model, vcpus, memory, time, "price-event"));
+            decimal.Round(gpuPrice, 9, MidpointRounding.AwayFromZero), gpuCount, model, vcpus, memory, time, "price-event"));
     }
 
     private void Count(WorkCounter c, DateTimeOffset time)
@@ -345,8 +345,10 @@ public sealed class RatingEngine
                         if (odNext is { } n2 && n2 < next)
                             next = n2;
                     }
-                    next = TruncateToSecond(next);
-                    if (next <= a)
+                    // Seconds are priced at the price in force at their start, so a change at 40.5 s takes
+                    // effect from second 41: round the cut up to the whole second, never past the segment.
+                    next = CeilingToSecond(next);
+                    if (next > b)
                         next = b;
                     segmentLines.Clear();
                     var price = PriceSegment(node, a, segmentLines);
@@ -617,6 +619,9 @@ public sealed class RatingEngine
         }
         return time;
     }
+
+    internal static DateTimeOffset CeilingToSecond(DateTimeOffset t) =>
+        t.UtcTicks % TimeSpan.TicksPerSecond == 0 ? t : TruncateToSecond(t).AddSeconds(1);
 
     internal static DateTimeOffset TruncateToSecond(DateTimeOffset t) =>
         new(t.UtcTicks - t.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);

@@ -208,6 +208,50 @@ public sealed class RatingEngineTests
     }
 
     [Fact]
+    public void Samples_before_the_exact_start_event_are_the_same_life_not_a_second_one()
+    {
+        // $36/h = $0.60 a minute. Scrapes at 12:00:00 and 12:00:30 arrive before the orchestrator's start event.
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 36m, 3.6m, 8));
+        var node = Some.Node("i-1", "p4d.24xlarge", 8);
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0), node));
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0, 30), node));
+        _engine.Apply(new NodeStarted(Some.At(12, 0), node));
+
+        var lines = _engine.RateMinute(Some.At(12, 0)).Lines;
+
+        Assert.Equal(Money.FromDollars(0.60m), Sum(lines));
+        Assert.Equal(lines.Count, lines.Select(l => (l.ResourceId, l.GpuIndex, l.WorkloadId, l.Component, l.SegmentStart)).Distinct().Count());
+    }
+
+    [Fact]
+    public void A_straggling_sample_after_an_exact_stop_does_not_restart_billing()
+    {
+        // Stopped at 12:00:30 ($0.30); the last scrape lands at 12:00:50.
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 36m, 3.6m, 8));
+        var node = Some.Node("i-1", "p4d.24xlarge", 8);
+        _engine.Apply(new NodeStarted(Some.At(12, 0), node));
+        _engine.Apply(new NodeStopped(Some.At(12, 0, 30), "i-1"));
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0, 50), node));
+
+        var lines = RateRange(Some.At(12, 0), Some.At(12, 3));
+
+        Assert.Equal(Money.FromDollars(0.30m), Sum(lines));
+    }
+
+    [Fact]
+    public void A_price_change_at_a_fractional_second_takes_effect_from_the_next_whole_second()
+    {
+        // $36/h ($0.01/s) until 12:00:40.5, then $72/h ($0.02/s): seconds 0–40 at $0.01 (41 s), 41–59 at $0.02 (19 s) = $0.79.
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 36m, 3.6m, 8));
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 72m, 7.2m, 8, from: Some.At(12, 0, 40).AddMilliseconds(500)));
+        _engine.Apply(new NodeStarted(Some.At(12, 0), Some.Node("i-1", "p4d.24xlarge", 8)));
+
+        var lines = _engine.RateMinute(Some.At(12, 0)).Lines;
+
+        Assert.Equal(Money.FromDollars(0.79m), Sum(lines));
+    }
+
+    [Fact]
     public void Attribution_rules_derive_team_from_labels_and_explicit_values_win()
     {
         var rules = new AttributionRules(

@@ -33,7 +33,10 @@ public sealed class RatingPropertyTests
                 // Feed what happened up to the end of this minute, as a live pipeline would.
                 while (next < events.Count && events[next].Time < minute.AddMinutes(1))
                     engine.Apply(events[next++]);
-                foreach (var l in engine.RateMinute(minute).Lines)
+                var rated = engine.RateMinute(minute).Lines;
+                if (rated.GroupBy(l => (l.ResourceId, l.GpuIndex, l.WorkloadId, l.Component, l.SegmentStart)).FirstOrDefault(g => g.Count() > 1) is { } duplicate)
+                    return false.Label($"seed {seed}: two rows with the key {duplicate.Key} in minute {minute:O}");
+                foreach (var l in rated)
                 {
                     var key = (minute, new LineKey(l.ResourceId, l.GpuIndex, l.WorkloadId, l.Component));
                     ledger[key] = ledger.GetValueOrDefault(key) + l.Cost.Nanos;
@@ -174,7 +177,7 @@ public sealed class RatingPropertyTests
             {
                 var newSpot = Dollars(40);
                 // A spot price change, as the engine applies it: the GPU part keeps its share of the price in force.
-                var gpu = decimal.Round(lastGpu * newSpot / lastSpot, 9);
+                var gpu = decimal.Round(lastGpu * newSpot / lastSpot, 9, MidpointRounding.AwayFromZero);
                 s._prices.Add((at, CapacityType.Spot, newSpot, gpu));
                 s.Events.Add(new PriceChanged(at, "aws", "us-east-1", "", "p4d.24xlarge", CapacityType.Spot, newSpot));
                 (lastSpot, lastGpu) = (newSpot, gpu);

@@ -18,10 +18,11 @@ internal sealed class Allocation(string workloadId, GpuShare share, DateTimeOffs
 /// <summary>What the engine knows of one node: when it was alive, its capacity over time, its GPUs' holders.</summary>
 internal sealed class NodeState
 {
-    private readonly List<(DateTimeOffset From, DateTimeOffset? To)> _alive = [];
+    /// <summary>One life of the node: [From, To), To null while running; Exact when it came from lifecycle events.</summary>
+    private readonly record struct Life(DateTimeOffset From, DateTimeOffset? To, bool Exact);
+
+    private readonly List<Life> _alive = [];
     private readonly List<(DateTimeOffset At, CapacityType Capacity)> _capacity = [];
-    private bool _exact;
-    private DateTimeOffset _lastHeartbeat;
 
     public NodeState(NodeSpec spec, WorkloadInfo owner)
     {
@@ -39,51 +40,75 @@ internal sealed class NodeState
     public List<Allocation>[] Gpus { get; }
     public double[] Utilization { get; }
 
-    public void Start(DateTimeOffset time, CapacityType capacity, bool exact)
+    /// <summary>
+    /// A start. An exact start (an orchestrator's or the cloud's lifecycle event) takes over a life inferred from
+    /// samples that is still running or ended within the staleness window — samples often arrive before the event —
+    /// and starts it at the earlier of the two instants; it never adds a second, overlapping life.
+    /// </summary>
+    public void Start(DateTimeOffset time, CapacityType capacity, bool exact, TimeSpan staleness)
     {
-        if (_alive.Count > 0 && _alive[^1].To is null)
+        if (_alive.Count > 0)
         {
-            // Already running: an exact start overrides a start inferred from samples.
-            if (exact && !_exact && _alive[^1].From > time)
-                _alive[^1] = (time, null);
-            _exact |= exact;
-            return;
+            var last = _alive[^1];
+            if (last.To is null)
+            {
+                if (exact && !last.Exact)
+                    _alive[^1] = new Life(Min(last.From, time), null, true);
+                return; // already running
+            }
+            if (exact && !last.Exact && time - last.To.Value <= staleness)
+            {
+                _alive[^1] = new Life(Min(last.From, time), null, true);
+                return;
+            }
+            if (!exact && time <= last.To.Value)
+                return;
         }
-        _exact = exact;
-        _alive.Add((time, exact ? null : time));
-        _lastHeartbeat = time;
+        _alive.Add(new Life(time, exact ? null : time, exact));
         if (_capacity.Count == 0 || _capacity[^1].Capacity != capacity)
             _capacity.Add((time, capacity));
     }
 
+    /// <summary>
+    /// A sample from the node. For a node with an exact lifecycle it only confirms life: samples scraped after an
+    /// exact stop (within the staleness window) are stragglers, not a restart. For a node known only from samples,
+    /// it extends life across gaps up to the staleness window, or starts a new life after a longer gap.
+    /// </summary>
     public void Heartbeat(DateTimeOffset time, TimeSpan staleness)
     {
-        if (time > _lastHeartbeat)
-            _lastHeartbeat = time;
-        if (_exact && _alive.Count > 0 && _alive[^1].To is null)
-            return; // exact lifecycle: samples only confirm it
         if (_alive.Count == 0)
         {
-            Start(time, Spec.Capacity, exact: false);
+            Start(time, Spec.Capacity, exact: false, staleness);
             return;
         }
-        var (from, to) = _alive[^1];
-        var end = to ?? time;
+        var last = _alive[^1];
+        if (last.Exact)
+        {
+            if (last.To is null || time - last.To.Value <= staleness)
+                return;
+            _alive.Add(new Life(time, time, false)); // alive again long after its exact stop, with no start event
+            return;
+        }
+        var end = last.To ?? time;
         if (time <= end)
             return;
         if (time - end <= staleness)
-            _alive[^1] = (from, time); // a gap within the staleness window counts as alive
+            _alive[^1] = last with { To = time }; // a gap within the staleness window counts as alive
         else
-            _alive.Add((time, time));
+            _alive.Add(new Life(time, time, false));
     }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     public void Stop(DateTimeOffset time)
     {
         if (_alive.Count == 0)
             return;
-        var (from, to) = _alive[^1];
-        if (to is null || to > time)
-            _alive[^1] = (from, time < from ? from : time);
+        var last = _alive[^1];
+        if (last.To is null || last.To > time)
+            _alive[^1] = new Life(last.From, time < last.From ? last.From : time, true);
+        else
+            _alive[^1] = last with { Exact = true };
         foreach (var gpu in Gpus)
         {
             foreach (var a in gpu)
@@ -167,7 +192,7 @@ internal sealed class NodeState
 
     public bool IsAliveAt(DateTimeOffset t)
     {
-        foreach (var (from, to) in _alive)
+        foreach (var (from, to, _) in _alive)
         {
             if (from <= t && (to is null || t < to))
                 return true;
@@ -178,7 +203,7 @@ internal sealed class NodeState
     /// <summary>The alive parts of [<paramref name="start"/>, <paramref name="end"/>).</summary>
     public IEnumerable<(DateTimeOffset From, DateTimeOffset To)> AliveWithin(DateTimeOffset start, DateTimeOffset end)
     {
-        foreach (var (from, to) in _alive)
+        foreach (var (from, to, _) in _alive)
         {
             var a = from > start ? from : start;
             var b = to is { } t && t < end ? t : end;
@@ -221,7 +246,7 @@ internal sealed class NodeState
 
     /// <summary>True when the node stopped (exactly) before <paramref name="before"/> and can be forgotten.</summary>
     public bool IsGoneBefore(DateTimeOffset before) =>
-        _alive.Count > 0 && _alive[^1].To is { } t && t <= before && (_exact || before - t > TimeSpan.FromHours(1));
+        _alive.Count > 0 && _alive[^1].To is { } t && t <= before && (_alive[^1].Exact || before - t > TimeSpan.FromHours(1));
 }
 
 /// <summary>A workload as the engine tracks it.</summary>
