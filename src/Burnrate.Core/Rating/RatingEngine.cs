@@ -600,15 +600,44 @@ public sealed class RatingEngine
             if (node.IsGoneBefore(ratedThrough))
                 (gone ??= []).Add(id);
         }
-        if (gone is null)
-            return;
-        foreach (var id in gone)
-        {
+        foreach (var id in gone ?? [])
             _nodes.Remove(id);
-            foreach (var key in _carry.Keys.Where(k => k.ResourceId == id).ToList())
-                _carry.Remove(key);
+        foreach (var volume in _volumes.Values)
+            volume.Prune(ratedThrough);
+        // Once an hour, forget what ended more than an hour ago (late events for it are still honoured until then):
+        // stopped workloads, their counters, empty volumes, and the carried sub-nano remainders of lines whose
+        // resource or workload is gone. Keeps a long-running server's state proportional to what is running.
+        if (ratedThrough.Minute != 0)
+            return;
+        var horizon = ratedThrough - TimeSpan.FromHours(1);
+        List<string>? ended = null;
+        foreach (var (id, w) in _workloads)
+        {
+            if (w.Stopped is { } stopped && stopped < horizon)
+                (ended ??= []).Add(id);
         }
+        foreach (var id in ended ?? [])
+            _workloads.Remove(id);
+        List<string>? empty = null;
+        foreach (var (id, v) in _volumes)
+        {
+            if (v.IsEmpty)
+                (empty ??= []).Add(id);
+        }
+        foreach (var id in empty ?? [])
+            _volumes.Remove(id);
+        if (ended is not null)
+        {
+            foreach (var key in _counterTotals.Keys.Where(k => !_workloads.ContainsKey(k.Workload)).ToList())
+                _counterTotals.Remove(key);
+        }
+        foreach (var key in _carry.Keys.Where(k => (!_nodes.ContainsKey(k.ResourceId) && !_volumes.ContainsKey(k.ResourceId))
+                     || (k.WorkloadId.Length > 0 && !_workloads.ContainsKey(k.WorkloadId))).ToList())
+            _carry.Remove(key);
     }
+
+    /// <summary>What the engine holds in memory (for tests and health metrics).</summary>
+    internal (int Nodes, int Workloads, int Volumes, int CarriedLines) StateSize => (_nodes.Count, _workloads.Count, _volumes.Count, _carry.Count);
 
     private DateTimeOffset Clamp(DateTimeOffset time)
     {

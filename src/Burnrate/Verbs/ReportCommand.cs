@@ -100,7 +100,17 @@ internal static class ReportCommand
     {
         if (!services.LedgerExists(dataDirectory))
             throw new InvalidOperationException($"no ledger at {dataDirectory}; run `burnrate demo` or `burnrate serve` first");
-        var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
+        ICostStore store;
+        try
+        {
+            store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e.Message.Contains("Could not set lock", StringComparison.OrdinalIgnoreCase))
+        {
+            // DuckDB lets one process open a file for writing: a running `burnrate demo` or `serve` holds it.
+            throw new InvalidOperationException(
+                $"the ledger at {dataDirectory} is open in a running burnrate (demo or serve); ask it instead with --server http://127.0.0.1:9840 (or the address it printed)", e);
+        }
         await using (store.ConfigureAwait(false))
             return await CostReport.RunAsync(store, query, cancellationToken).ConfigureAwait(false);
     }

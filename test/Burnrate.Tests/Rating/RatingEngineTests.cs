@@ -252,6 +252,32 @@ public sealed class RatingEngineTests
     }
 
     [Fact]
+    public void A_long_running_node_with_job_churn_keeps_only_what_is_running_in_memory()
+    {
+        // A node that runs for a day while 1,440 one-minute jobs come and go: ended jobs, their carried remainders
+        // and counters are forgotten an hour after they end; the money is unchanged ($36/h for 24 h = $864).
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 36m, 3.6m, 8));
+        _engine.Apply(new NodeStarted(Some.At(0, 0), Some.Node("i-1", "p4d.24xlarge", 8)));
+        long total = 0;
+        for (var m = 0; m < 24 * 60; m++)
+        {
+            var t = Some.At(0, 0).AddMinutes(m);
+            var id = $"k8s:job-{m}";
+            _engine.Apply(new WorkloadStarted(t, Some.Workload(id)));
+            _engine.Apply(new GpuAllocated(t, id, "i-1", m % 8, GpuShare.Whole));
+            _engine.Apply(new WorkCounter(t, id, "steps", 1));
+            _engine.Apply(new WorkloadStopped(t.AddSeconds(59), id));
+            total += _engine.RateMinute(t).Lines.Sum(l => l.Cost.Nanos);
+        }
+
+        Assert.Equal(Money.FromDollars(864m).Nanos, total);
+        var (nodes, workloads, _, carried) = _engine.StateSize;
+        Assert.Equal(1, nodes);
+        Assert.InRange(workloads, 1, 121); // at most the last two hours' jobs
+        Assert.InRange(carried, 1, 2 * 121 + 9 * 2);
+    }
+
+    [Fact]
     public void Attribution_rules_derive_team_from_labels_and_explicit_values_win()
     {
         var rules = new AttributionRules(

@@ -285,6 +285,11 @@ internal sealed class VolumeState(string id)
             _segments[^1].To = time;
     }
 
+    public bool IsEmpty => _segments.Count == 0;
+
+    /// <summary>Forgets sizes that ended before <paramref name="before"/>.</summary>
+    public void Prune(DateTimeOffset before) => _segments.RemoveAll(s => s.To is { } t && t <= before);
+
     public VolumeSegment? At(DateTimeOffset t) =>
         _segments.LastOrDefault(s => s.From <= t && (s.To is null || t < s.To));
 
