@@ -51,12 +51,13 @@ public sealed partial class DuckDbCostStore : ICostStore
     /// </summary>
     /// <param name="databasePath">A file path, or <c>:memory:</c> for a store that lives as long as the object.</param>
     /// <param name="logger">Where to log opening and writes; nothing is logged when null.</param>
+    /// <param name="time">The clock that stamps applied migrations; the system clock by default.</param>
     /// <param name="ct">Cancels opening.</param>
     /// <exception cref="InvalidOperationException">The file was written by a newer Burnrate (a newer schema version).</exception>
-    public static Task<DuckDbCostStore> OpenAsync(string databasePath, ILogger? logger = null, CancellationToken ct = default) =>
-        OpenAsync(databasePath, DuckDbSchema.Migrations, logger, ct);
+    public static Task<DuckDbCostStore> OpenAsync(string databasePath, ILogger? logger = null, TimeProvider? time = null, CancellationToken ct = default) =>
+        OpenAsync(databasePath, DuckDbSchema.Migrations, logger, ct, time);
 
-    internal static async Task<DuckDbCostStore> OpenAsync(string databasePath, IReadOnlyList<SchemaMigration> migrations, ILogger? logger, CancellationToken ct)
+    internal static async Task<DuckDbCostStore> OpenAsync(string databasePath, IReadOnlyList<SchemaMigration> migrations, ILogger? logger, CancellationToken ct, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
         if (databasePath != ":memory:")
@@ -69,7 +70,7 @@ public sealed partial class DuckDbCostStore : ICostStore
         try
         {
             await connection.OpenAsync(ct).ConfigureAwait(false);
-            var store = new DuckDbCostStore(connection, databasePath, logger ?? NullLogger.Instance, migrations);
+            var store = new DuckDbCostStore(connection, databasePath, logger ?? NullLogger.Instance, migrations) { Time = time ?? TimeProvider.System };
             await store.MigrateAsync(ct).ConfigureAwait(false);
             return store;
         }
@@ -81,12 +82,15 @@ public sealed partial class DuckDbCostStore : ICostStore
     }
 
     /// <inheritdoc />
+    /// <summary>The clock that stamps applied migrations (the ledger's own times come from the rows).</summary>
+    internal TimeProvider Time { get; private init; } = TimeProvider.System;
+
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var before = await DuckDbSchema.MigrateAsync(_connection, _migrations, cancellationToken).ConfigureAwait(false);
+            var before = await DuckDbSchema.MigrateAsync(_connection, _migrations, Time, cancellationToken).ConfigureAwait(false);
             var after = _migrations.Count == 0 ? 0 : _migrations[^1].Version;
             if (before != after)
                 Log.Migrated(_logger, _path, before, after);

@@ -107,7 +107,7 @@ internal static class DuckDbSchema
     /// (0 for an empty database).
     /// </summary>
     /// <exception cref="InvalidOperationException">The database is at a newer version than <paramref name="migrations"/> knows.</exception>
-    internal static async Task<int> MigrateAsync(DuckDBConnection connection, IReadOnlyList<SchemaMigration> migrations, CancellationToken cancellationToken)
+    internal static async Task<int> MigrateAsync(DuckDBConnection connection, IReadOnlyList<SchemaMigration> migrations, TimeProvider time, CancellationToken cancellationToken)
     {
         await ExecuteAsync(connection, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)", cancellationToken).ConfigureAwait(false);
         var current = await ReadVersionAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -131,7 +131,7 @@ internal static class DuckDbSchema
                 record.CommandText = "INSERT INTO schema_version VALUES ($version, $description, $applied)";
                 record.Parameters.Add(new DuckDBParameter("version", migration.Version));
                 record.Parameters.Add(new DuckDBParameter("description", migration.Description));
-                record.Parameters.Add(new DuckDBParameter("applied", DateTime.UtcNow));
+                record.Parameters.Add(new DuckDBParameter("applied", time.GetUtcNow().UtcDateTime));
                 await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(connection, "COMMIT", cancellationToken).ConfigureAwait(false);
             }
