@@ -262,7 +262,7 @@ public sealed class ScenarioLedgerTests
     }
 
     [Fact]
-    public async Task S6_per_user_attribution_shows_mchen_paying_three_times_her_four_hour_estimate()
+    public async Task S6_per_user_attribution_shows_mchen_paying_three_times_the_cost_of_the_four_hour_time_limit()
     {
         await using var store = await PlayAsync("s6", H(12.5), sampleEvery: M(5), tick: H(1));
 
@@ -344,7 +344,7 @@ public sealed class ScenarioLedgerTests
     }
 
     [Fact]
-    public async Task S9_the_spot_cost_per_hour_rises_by_exactly_40_percent_after_the_overnight_price_steps()
+    public async Task S9_the_spot_cost_per_hour_rises_40_percent_after_the_overnight_price_steps()
     {
         const string Job = "skypilot:managed-7702";
         await using var store = await PlayAsync("s9", H(4), tick: M(30));
@@ -402,7 +402,7 @@ public sealed class ScenarioLedgerTests
     [Fact]
     public async Task S11_the_weekend_sweep_books_14_hours_of_32_trials_at_117_55_an_hour_on_fsilva()
     {
-        await using var store = await PlayAsync("s11", H(14) + M(10), sampleEvery: M(15), tick: H(1));
+        await using var store = await PlayAsync("s11", H(14) + M(10), sampleEvery: H(1), tick: H(3));
 
         // Four a2-highgpu-8g us-central1 ($29.38708/h: machine 5.91582 + 8 × A100 2.9339075). Each trial holds one
         // GPU: 2,933,907,500 + 1/8 × 5,915,820,000 = 3,673,385,000 n$/h ($3.673385/h, above its $3.67 estimate);
