@@ -281,7 +281,7 @@ public sealed class FleetSimulator
                     var value = price.PricePerHour;
                     if (price.Multiplier is { } multiplier
                         && _options.BasePrice?.Invoke(new BasePriceKey(price.Provider, price.Region, price.Zone, price.InstanceType, price.Capacity)) is { } basePrice)
-                        value = decimal.Round(basePrice * multiplier, 4, MidpointRounding.AwayFromZero);
+                        value = decimal.Round(basePrice * multiplier, 9, MidpointRounding.AwayFromZero); // to the nano-dollar, like every price
                     output.Add(new PriceChanged(t, price.Provider, price.Region, price.Zone, price.InstanceType, price.Capacity, value));
                     break;
                 }
@@ -297,6 +297,9 @@ public sealed class FleetSimulator
         _workloads.Add(plan.Info.Id, workload);
         _workloadOrder.Add(workload);
         output.Add(new WorkloadStarted(t, plan.Info, plan.Estimate));
+        // A first counter sample (total 0) at the start: a counter's first sample is only its baseline, so without
+        // it the work of the first interval would never reach the ledger.
+        EmitCounters(workload, t, output);
         foreach (var placement in plan.Placements)
         {
             if (placement.Node is not null)

@@ -336,10 +336,10 @@ public sealed class ScenarioLedgerTests
         // Any hour of it: $5.672.
         Assert.Equal(Dollars(5.672m), await CostAsync(store, TimeSpan.FromDays(9), TimeSpan.FromDays(9) + H(1)));
 
-        // Tokens: 900/s while it serves. With hourly samples the first (1h) is the engine's baseline and the one at
-        // 2h books the second serving hour, 900 × 3600 = 3.24M tokens ± 5% jitter, in the minute it arrives
-        // (minute 120); from then on the counter is flat for two weeks.
-        Assert.InRange(await WorkAsync(store, Endpoint, "tokens", M(0), H(2) + M(1)), 3_240_000 * 0.95, 3_240_000 * 1.05);
+        // Tokens: 900/s while it serves (2 h). The simulator's zero sample at the start is the engine's baseline, so
+        // both serving hours reach the ledger (samples at 1h and 2h): 2 × 900 × 3600 = 6.48M tokens ± 5% jitter;
+        // from then on the counter is flat for two weeks.
+        Assert.InRange(await WorkAsync(store, Endpoint, "tokens", M(0), H(2) + M(1)), 6_480_000 * 0.95, 6_480_000 * 1.05);
         Assert.Equal(0d, await WorkAsync(store, Endpoint, "tokens", H(2) + M(1), TimeSpan.FromDays(15)));
     }
 
@@ -351,26 +351,24 @@ public sealed class ScenarioLedgerTests
         var job = Where((CostDimension.Workload, [Job]), (CostDimension.Capacity, ["spot"]));
 
         // Two spot p5.48xlarge us-east-1: region-wide spot $18.6838/h (compute min(50% = 9.3419, 14.746688) = 9.3419,
-        // each H100 $1.1677375, i.e. price / 16). The simulator emits base × multiplier rounded to 4 decimals
-        // (FleetSimulator: decimal.Round(base × multiplier, 4)): 18.6838 × 1.10 = 20.55218 → $20.5522 at 1h,
-        // × 1.25 = 23.35475 → $23.3548 at 2h, × 1.40 = 26.15732 → $26.1573 at 3h; the engine scales the GPU part alike
-        // (still exactly price / 16). Each hour is exact (a line's carry is zero at whole hours), two nodes:
-        // hour 0 $37.3676; hour 1 $41.1044; hour 2 $46.7096; hour 3 $52.3146.
+        // each H100 $1.1677375, i.e. price / 16). The simulator emits base × multiplier to the nano-dollar:
+        // 18.6838 × 1.10 = $20.55218 at 1h, × 1.25 = $23.35475 at 2h, × 1.40 = $26.15732 at 3h; the engine scales the
+        // GPU part alike (still exactly price / 16). Each hour is exact (a line's carry is zero at whole hours), two
+        // nodes: hour 0 $37.3676; hour 1 $41.10436; hour 2 $46.7095; hour 3 $52.31464.
         var hour0 = await CostAsync(store, H(0), H(1), job);
         Assert.Equal(Dollars(37.3676m), hour0);
-        Assert.Equal(Dollars(41.1044m), await CostAsync(store, H(1), H(2), job));
-        Assert.Equal(Dollars(46.7096m), await CostAsync(store, H(2), H(3), job));
+        Assert.Equal(Dollars(41.10436m), await CostAsync(store, H(1), H(2), job));
+        Assert.Equal(Dollars(46.7095m), await CostAsync(store, H(2), H(3), job));
         var hour3 = await CostAsync(store, H(3), H(4), job);
-        Assert.Equal(Dollars(52.3146m), hour3);
-        // +40%: 52.3146 / 37.3676 = 1.39999893; exactly 1.4 would be $52.31464, 40,000 n$ ($0.00004) more — the
-        // simulator's 4-decimal rounding of the emitted price, not the rating.
-        Assert.Equal(hour0 * 14 / 10 - 40_000, hour3);
+        Assert.Equal(Dollars(52.31464m), hour3);
+        // +40% exactly.
+        Assert.Equal(hour0 * 14 / 10, hour3);
 
         // Per minute: minute 0 = 2 × (8 × floor(1,167,737,500 / 60) + floor(9,341,900,000 / 60))
         // = 2 × (8 × 19,462,291 + 155,698,333) = 622,793,322 n$; minute 180 (carry zero again) = 2 × (8 ×
-        // floor(1,634,831,250 / 60) + 13,078,650,000 / 60) = 2 × (8 × 27,247,187 + 217,977,500) = 871,909,992 n$.
+        // floor(1,634,832,500 / 60) + floor(13,078,660,000 / 60)) = 2 × (8 × 27,247,208 + 217,977,666) = 871,910,660 n$.
         Assert.Equal(622_793_322L, await CostAsync(store, M(0), M(1), job));
-        Assert.Equal(871_909_992L, await CostAsync(store, M(180), M(181), job));
+        Assert.Equal(871_910_660L, await CostAsync(store, M(180), M(181), job));
     }
 
     [Fact]
