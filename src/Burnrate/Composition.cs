@@ -11,6 +11,6 @@ internal static class Composition
     public static CliServices CreateServices() => new()
     {
         OpenStore = static async (dir, ct) => await DuckDbCostStore.OpenAsync(CliServices.LedgerPath(dir), ct: ct).ConfigureAwait(false),
-        LoadPriceBook = static configPath => PricingSetup.Load(BurnrateConfig.Load(configPath)).Book,
+        LoadPriceBook = static configPath => PricingSetup.Load(BurnrateConfig.Load(configPath), new StderrLogger(Console.Error)).Book,
     };
 }

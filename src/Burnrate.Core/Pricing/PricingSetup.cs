@@ -9,9 +9,12 @@ namespace Burnrate.Pricing;
 /// </summary>
 public static class PricingSetup
 {
+    /// <param name="config">The configuration (its <c>pricing</c> section).</param>
+    /// <param name="logger">Where loaders report what they did with the user's files (rows skipped, prices capped).</param>
     public static (PriceBook Book, IRateCard RateCard) Load(BurnrateConfig config, ILogger? logger = null)
     {
-        var builtIn = BuiltInCatalog.Load(logger);
+        var builtIn = BuiltInCatalog.Load(); // always the same: nothing worth a note
+
         var book = builtIn.ToPriceBook();
         if (config.Pricing.Catalogs.Count > 0)
             book.AddRange(CatalogFile.Load(config.Pricing.Catalogs.Select(ExpandHome)).Prices);

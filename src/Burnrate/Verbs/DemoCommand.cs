@@ -99,7 +99,7 @@ internal static class DemoCommand
         double speed, TimeSpan wallDuration, string listen, int seed, CancellationToken cancellationToken)
     {
         var console = Terminal.Create(services.Out);
-        var (book, rateCard) = PricingSetup.Load(config);
+        var (book, rateCard) = PricingSetup.Load(config, new StderrLogger(services.Error));
         var ratingOptions = config.ToRatingOptions();
         // The demo replays the fleet time that ends now, so `burnrate report` afterwards finds it in its default range.
         var virtualSpan = TimeSpan.FromTicks((long)(wallDuration.Ticks * speed));
