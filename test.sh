@@ -27,6 +27,9 @@ fi
 echo "==> building (Release, warnings as errors)"
 dotnet build Burnrate.slnx -c Release -warnaserror -nologo -v quiet
 
+echo "==> checking style (dotnet format --verify-no-changes)"
+dotnet format Burnrate.slnx --verify-no-changes --no-restore -v quiet
+
 echo "==> testing"
 log=$(mktemp)
 set +e

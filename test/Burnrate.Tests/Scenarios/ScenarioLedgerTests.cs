@@ -32,14 +32,14 @@ namespace Burnrate.Tests.Scenarios;
 public sealed class ScenarioLedgerTests
 {
     // A Monday 08:00 UTC; anchors (friday 17:00, daily 22:00) are ignored, so every scenario starts here.
-    private static readonly DateTimeOffset T0 = new(2026, 3, 2, 8, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset s_t0 = new(2026, 3, 2, 8, 0, 0, TimeSpan.Zero);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private static long Dollars(decimal dollars) => (long)(dollars * Money.NanosPerDollar);
 
     /// <summary>
-    /// Plays <paramref name="scenario"/> for <paramref name="span"/> from <see cref="T0"/> through the real pipeline.
+    /// Plays <paramref name="scenario"/> for <paramref name="span"/> from <see cref="s_t0"/> through the real pipeline.
     /// Samples (heartbeats, utilization, counters) every <paramref name="sampleEvery"/> (1 min by default): nodes are
     /// billed from their lifecycle events, so sample spacing changes no cost, only how fast a long scenario plays.
     /// </summary>
@@ -52,17 +52,17 @@ public sealed class ScenarioLedgerTests
         var sample = sampleEvery ?? TimeSpan.FromMinutes(1);
         var simulator = new FleetSimulator(ScenarioLibrary.Resolve(scenario), new FleetSimulatorOptions
         {
-            Epoch = T0,
+            Epoch = s_t0,
             IgnoreAnchors = true,
-            BasePrice = FleetReplay.BasePrices(book, T0),
+            BasePrice = FleetReplay.BasePrices(book, s_t0),
             HeartbeatInterval = sample,
             UtilizationInterval = sample,
             CounterInterval = sample,
         });
-        var clock = new FakeTimeProvider(T0);
+        var clock = new FakeTimeProvider(s_t0);
         using var pipeline = new CostPipeline(new RatingEngine(book, rateCard, config.ToAttributionRules(), options), store, options);
         var replay = new FleetReplay(simulator, pipeline, clock);
-        var end = T0 + span;
+        var end = s_t0 + span;
         var step = tick ?? TimeSpan.FromMinutes(10);
         while (clock.GetUtcNow() < end)
         {
@@ -77,21 +77,21 @@ public sealed class ScenarioLedgerTests
     private static Dictionary<CostDimension, IReadOnlyList<string>> Where(params (CostDimension Dimension, string[] Values)[] filters) =>
         filters.ToDictionary(f => f.Dimension, f => (IReadOnlyList<string>)f.Values);
 
-    /// <summary>The ledger over [T0 + from, T0 + to) grouped by <paramref name="by"/>, keyed by the group's keys joined with '/'.</summary>
+    /// <summary>The ledger over [s_t0 + from, s_t0 + to) grouped by <paramref name="by"/>, keyed by the group's keys joined with '/'.</summary>
     private static async Task<Dictionary<string, CostReportRow>> ReportAsync(ICostStore store, TimeSpan from, TimeSpan to,
         CostDimension[] by, Dictionary<CostDimension, IReadOnlyList<string>>? filters = null)
     {
         var rows = await store.QueryCostsAsync(new CostQuery
         {
-            From = T0 + from,
-            To = T0 + to,
+            From = s_t0 + from,
+            To = s_t0 + to,
             By = by,
             Filters = filters ?? new Dictionary<CostDimension, IReadOnlyList<string>>(),
         }, Ct);
         return rows.ToDictionary(r => string.Join("/", r.Keys), StringComparer.Ordinal);
     }
 
-    /// <summary>Total cost (n$) over [T0 + from, T0 + to) with the filters.</summary>
+    /// <summary>Total cost (n$) over [s_t0 + from, s_t0 + to) with the filters.</summary>
     private static async Task<long> CostAsync(ICostStore store, TimeSpan from, TimeSpan to, Dictionary<CostDimension, IReadOnlyList<string>>? filters = null)
     {
         var rows = await ReportAsync(store, from, to, [], filters);
@@ -101,13 +101,13 @@ public sealed class ScenarioLedgerTests
     private static string Show(Dictionary<string, CostReportRow> rows) =>
         string.Join("; ", rows.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => $"{r.Key}={r.Value.Cost.Nanos} idle={r.Value.IdleCost.Nanos} gpus={r.Value.GpuSeconds}"));
 
-    /// <summary>The work counter increases the pipeline stored for a workload's metric over [T0 + from, T0 + to) (not exposed by ICostStore).</summary>
+    /// <summary>The work counter increases the pipeline stored for a workload's metric over [s_t0 + from, s_t0 + to) (not exposed by ICostStore).</summary>
     private static async Task<double> WorkAsync(DuckDbCostStore store, string workloadId, string metric, TimeSpan from, TimeSpan to)
     {
         static string Ts(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
         var value = await store.ScalarAsync(
             $"SELECT COALESCE(SUM(increase), 0) FROM work_minutes WHERE workload_id = '{workloadId}' AND metric = '{metric}' " +
-            $"AND minute >= TIMESTAMP '{Ts(T0 + from)}' AND minute < TIMESTAMP '{Ts(T0 + to)}'", Ct);
+            $"AND minute >= TIMESTAMP '{Ts(s_t0 + from)}' AND minute < TIMESTAMP '{Ts(s_t0 + to)}'", Ct);
         return Convert.ToDouble(value, CultureInfo.InvariantCulture);
     }
 
