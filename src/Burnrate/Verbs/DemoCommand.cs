@@ -21,7 +21,8 @@ internal static class DemoCommand
     {
         var scenario = new Option<string>("--scenario")
         {
-            Description = "What to play: 'all' (the baseline fleet and every scenario), one id (" + string.Join(", ", ScenarioLibrary.Infos.Select(i => i.Id)) + "), or ids joined by '+'",
+            // Not read from the scenario library: parsing every scenario file on each start would slow every verb.
+            Description = "What to play: 'all' (the baseline fleet and every scenario), one id (baseline, s1 … s13; 'burnrate demo list' shows them), or ids joined by '+'",
             HelpName = "ID",
             DefaultValueFactory = _ => ScenarioLibrary.All,
         };
