@@ -112,6 +112,8 @@ public sealed partial class CostPipeline : IDisposable
                     work.AddRange(rated.Work);
                     _nextMinute = minute.AddMinutes(1);
                     minutes++;
+                    if (minute.Minute == 59)
+                        ForgetEndedWorkloads();
                 }
                 foreach (var line in lines)
                 {
@@ -196,6 +198,15 @@ public sealed partial class CostPipeline : IDisposable
     }
 
     public void Dispose() => _rating.Dispose();
+
+    // The running totals are for the live view of what is burning; the engine forgets ended workloads hourly and so
+    // do we (the ledger keeps their cost).
+    private void ForgetEndedWorkloads()
+    {
+        var known = new HashSet<string>(_engine.Workloads.Select(w => w.Info.Id), StringComparer.Ordinal) { "" };
+        foreach (var id in _totalsByWorkload.Keys.Where(id => !known.Contains(id)).ToList())
+            _totalsByWorkload.Remove(id);
+    }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Rated {Minutes} minute(s): {Lines} ledger rows")]
     private static partial void LogRated(ILogger logger, int minutes, int lines);
