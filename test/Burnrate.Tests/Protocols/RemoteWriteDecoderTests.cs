@@ -1,5 +1,6 @@
 using Burnrate.Protocols.RemoteWrite;
 using Burnrate.Telemetry;
+using Google.Protobuf;
 using static Burnrate.Tests.Protocols.RemoteWriteRequests;
 using V1 = Burnrate.Protocols.RemoteWrite.V1;
 using V2 = Burnrate.Protocols.RemoteWrite.V2;
@@ -243,5 +244,69 @@ public sealed class RemoteWriteDecoderTests
 
         Assert.Empty(result.Samples);
         Assert.Equal(0, result.SeriesCount);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Decoded_samples_match_the_generated_protobuf_parser_on_random_requests(int seed)
+    {
+        var random = new Random(seed);
+        var data = Enumerable.Range(0, 200).Select(i => new SomeSeries(
+            Enumerable.Range(0, random.Next(1, 8)).Select(l => ($"l{random.Next(20)}_{l}", random.Next(3) == 0 ? "" : $"v{random.Next(50)}é"))
+                .Prepend(("__name__", $"m{random.Next(10)}")).ToArray(),
+            Enumerable.Range(0, random.Next(0, 4)).Select(_ => ((long)random.NextInt64(-1L << 40, 1L << 45), BitConverter.Int64BitsToDouble(random.NextInt64()))).ToArray()))
+            .ToArray();
+        var v1 = V1Message(data);
+        var v2 = V2Message(data);
+
+        // The reference: Google.Protobuf's generated parser, labels sorted here.
+        var expected = V1.WriteRequest.Parser.ParseFrom(v1.ToByteArray()).Timeseries.SelectMany(ts => ts.Samples.Select(s =>
+            "{" + string.Join(",", ts.Labels.OrderBy(l => l.Name, StringComparer.Ordinal).Select(l => $"{l.Name}=\"{l.Value}\"")) + "} "
+            + s.Timestamp + " " + BitConverter.DoubleToInt64Bits(s.Value).ToString("x16", System.Globalization.CultureInfo.InvariantCulture))).ToList();
+
+        Assert.Equal(expected, RemoteWriteDecoder.Decode(Snappy(v1), V1ContentType).Samples.Select(Describe));
+        Assert.Equal(expected, RemoteWriteDecoder.Decode(Snappy(v2), V2ContentType).Samples.Select(Describe));
+    }
+
+    [Fact]
+    public void A_1_0_series_whose_labels_follow_its_samples_on_the_wire_keeps_its_labels()
+    {
+        // Concatenated encodings of one message merge (protobuf encoding spec), so this is one series, samples first.
+        var samplesFirst = new V1.TimeSeries { Samples = { new V1.Sample { Timestamp = T0, Value = 42 } } }.ToByteArray()
+            .Concat(new V1.TimeSeries { Labels = { new V1.Label { Name = "__name__", Value = "up" }, new V1.Label { Name = "job", Value = "dcgm" } } }.ToByteArray())
+            .ToArray();
+        var request = new byte[] { 0x0A, (byte)samplesFirst.Length }.Concat(samplesFirst).ToArray();
+
+        var sample = Assert.Single(RemoteWriteDecoder.Decode(Snappy(request), V1ContentType).Samples);
+
+        Assert.Equal(("up", "dcgm", T0, 42d), (sample.Name, sample.Get("job"), sample.TimestampMs, sample.Value));
+    }
+
+    [Fact]
+    public void Unpacked_2_0_label_refs_decode_like_packed_ones()
+    {
+        // symbols ["", "__name__", "up"]; series: labels_refs 1, 2 as two varint fields, one sample (value 1, ts 5).
+        byte[] request =
+        [
+            0x22, 0x00, 0x22, 0x08, .. "__name__"u8, 0x22, 0x02, .. "up"u8,
+            0x2A, 0x11, 0x08, 0x01, 0x08, 0x02, 0x12, 0x0B, 0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x10, 0x05,
+        ];
+
+        var sample = Assert.Single(RemoteWriteDecoder.Decode(Snappy(request), V2ContentType).Samples);
+
+        Assert.Equal(("up", 5L, 1d), (sample.Name, sample.TimestampMs, sample.Value));
+    }
+
+    [Fact]
+    public void A_label_that_is_not_utf8_is_rejected_naming_its_byte_offset()
+    {
+        // WriteRequest { timeseries { labels { name: 0xFF } samples { } } }
+        byte[] request = [0x0A, 0x07, 0x0A, 0x03, 0x0A, 0x01, 0xFF, 0x12, 0x00];
+
+        var ex = Assert.Throws<InvalidTelemetryException>(() => RemoteWriteDecoder.Decode(Snappy(request), V1ContentType));
+
+        Assert.Equal("protobuf: cannot decode prometheus.WriteRequest: invalid UTF-8 in a label name at byte 6", ex.Message);
     }
 }

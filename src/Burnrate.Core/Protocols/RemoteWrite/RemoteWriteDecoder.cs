@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using Burnrate.Protocols.RemoteWrite.Internal;
 using Burnrate.Telemetry;
-using Google.Protobuf;
 using Snappier;
 
 namespace Burnrate.Protocols.RemoteWrite;
@@ -131,127 +130,271 @@ public static class RemoteWriteDecoder
             ThrowInvalid($"snappy: corrupt input: decompressed to {written} bytes at byte {body.Length}, the header declared {message.Length}");
     }
 
+    // prometheus.WriteRequest: 1 = TimeSeries, 3 = MetricMetadata (prompb/remote.proto, v2.42.0).
     private static RemoteWriteResult DecodeV1(ReadOnlySpan<byte> message)
     {
-        V1.WriteRequest request;
-        try
+        var reader = new ProtoReader(message, 0, V1MessageName);
+        var scratch = new DecodeScratch();
+        List<MetricMetadata>? metadata = null;
+        var series = 0;
+        while (reader.TryReadTag(out var field, out var wireType))
         {
-            request = V1.WriteRequest.Parser.ParseFrom(message);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            ThrowInvalid($"protobuf: cannot decode {V1MessageName} ({message.Length} bytes): {ex.Message}", ex);
-            return null;
-        }
-
-        var strings = new StringPool();
-        var total = 0;
-        var histograms = 0;
-        var exemplars = 0;
-        foreach (var series in request.Timeseries)
-        {
-            total += series.Samples.Count;
-            histograms += series.Histograms.Count;
-            exemplars += series.Exemplars.Count;
-        }
-
-        var samples = total == 0 ? [] : new MetricSample[total];
-        var next = 0;
-        foreach (var series in request.Timeseries)
-        {
-            if (series.Samples.Count == 0)
-                continue;
-            var labels = new Label[series.Labels.Count];
-            for (var i = 0; i < labels.Length; i++)
+            if (field == 1 && wireType == WireType.Len)
             {
-                var label = series.Labels[i];
-                labels[i] = new Label(strings.Intern(label.Name), strings.Intern(label.Value));
+                var bytes = reader.ReadBytes(out var origin);
+                DecodeV1Series(reader.Nested(bytes, origin), scratch);
+                series++;
             }
-            SortByName(labels);
-            foreach (var sample in series.Samples)
-                samples[next++] = new MetricSample(labels, sample.Timestamp, sample.Value);
+            else if (field == 3 && wireType == WireType.Len)
+            {
+                var bytes = reader.ReadBytes(out var origin);
+                (metadata ??= []).Add(DecodeV1Metadata(reader.Nested(bytes, origin), scratch.Strings));
+            }
+            else
+            {
+                reader.Skip(wireType);
+            }
         }
-
-        var metadata = request.Metadata.Count == 0 ? [] : new MetricMetadata[request.Metadata.Count];
-        for (var i = 0; i < metadata.Length; i++)
-        {
-            var m = request.Metadata[i];
-            metadata[i] = new MetricMetadata(strings.Intern(m.MetricFamilyName), TypeName((int)m.Type), m.Help, m.Unit);
-        }
-
-        return new RemoteWriteResult(RemoteWriteVersion.V1, samples, metadata, request.Timeseries.Count, histograms, exemplars);
+        return new RemoteWriteResult(RemoteWriteVersion.V1, scratch.Samples, metadata?.ToArray() ?? [], series, scratch.Histograms, scratch.Exemplars);
     }
 
+    // TimeSeries: 1 = Label, 2 = Sample, 3 = Exemplar, 4 = Histogram. Labels may follow samples on the wire, so the
+    // series is read twice: labels and counts first, then the samples with the finished label array.
+    private static void DecodeV1Series(ProtoReader reader, DecodeScratch scratch)
+    {
+        var samplePass = reader;
+        var labels = scratch.Labels;
+        labels.Clear();
+        var sampleCount = 0;
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (wireType != WireType.Len || field is < 1 or > 4)
+            {
+                reader.Skip(wireType);
+                continue;
+            }
+            var bytes = reader.ReadBytes(out var origin);
+            switch (field)
+            {
+                case 1:
+                    labels.Add(DecodeV1Label(reader.Nested(bytes, origin), scratch.Strings));
+                    break;
+                case 2:
+                    sampleCount++;
+                    break;
+                case 3:
+                    scratch.Exemplars++;
+                    break;
+                default:
+                    scratch.Histograms++;
+                    break;
+            }
+        }
+        if (sampleCount == 0)
+            return;
+        var labelArray = labels.ToArray();
+        SortByName(labelArray);
+        AddSamples(samplePass, labelArray, scratch.Samples);
+    }
+
+    private static Label DecodeV1Label(ProtoReader reader, StringPool strings)
+    {
+        var name = "";
+        var value = "";
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field is 1 or 2 && wireType == WireType.Len)
+            {
+                var text = ReadString(ref reader, strings, field == 1 ? "label name" : "label value");
+                if (field == 1)
+                    name = text;
+                else
+                    value = text;
+            }
+            else
+            {
+                reader.Skip(wireType);
+            }
+        }
+        return new Label(name, value);
+    }
+
+    // MetricMetadata: 1 = type, 2 = metric_family_name, 4 = help, 5 = unit.
+    private static MetricMetadata DecodeV1Metadata(ProtoReader reader, StringPool strings)
+    {
+        var type = 0UL;
+        string family = "", help = "", unit = "";
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field == 1 && wireType == WireType.Varint)
+                type = reader.ReadVarint();
+            else if (field == 2 && wireType == WireType.Len)
+                family = ReadString(ref reader, strings, "metric_family_name");
+            else if (field == 4 && wireType == WireType.Len)
+                help = ReadString(ref reader, strings, "help");
+            else if (field == 5 && wireType == WireType.Len)
+                unit = ReadString(ref reader, strings, "unit");
+            else
+                reader.Skip(wireType);
+        }
+        return new MetricMetadata(family, TypeName(type), help, unit);
+    }
+
+    // io.prometheus.write.v2.Request: 4 = symbols, 5 = TimeSeries. Symbols are read first wherever they sit.
     private static RemoteWriteResult DecodeV2(ReadOnlySpan<byte> message)
     {
-        V2.Request request;
-        try
+        var scratch = new DecodeScratch();
+        var symbols = new List<string>();
+        var symbolPass = new ProtoReader(message, 0, V2MessageName);
+        while (symbolPass.TryReadTag(out var field, out var wireType))
         {
-            request = V2.Request.Parser.ParseFrom(message);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            ThrowInvalid($"protobuf: cannot decode {V2MessageName} ({message.Length} bytes): {ex.Message}", ex);
-            return null;
-        }
-
-        // The symbols table is the request's own intern table; the pool only merges accidental duplicates.
-        var strings = new StringPool();
-        var symbols = new string[request.Symbols.Count];
-        for (var i = 0; i < symbols.Length; i++)
-            symbols[i] = strings.Intern(request.Symbols[i]);
-
-        var total = 0;
-        var histograms = 0;
-        var exemplars = 0;
-        foreach (var series in request.Timeseries)
-        {
-            total += series.Samples.Count;
-            histograms += series.Histograms.Count;
-            exemplars += series.Exemplars.Count;
+            if (field == 4 && wireType == WireType.Len)
+                symbols.Add(ReadString(ref symbolPass, scratch.Strings, "symbol"));
+            else
+                symbolPass.Skip(wireType);
         }
 
-        var samples = total == 0 ? [] : new MetricSample[total];
-        var next = 0;
+        var reader = new ProtoReader(message, 0, V2MessageName);
         List<MetricMetadata>? metadata = null;
         HashSet<string>? families = null;
-        for (var s = 0; s < request.Timeseries.Count; s++)
+        var series = 0;
+        while (reader.TryReadTag(out var field, out var wireType))
         {
-            var series = request.Timeseries[s];
-            var refs = series.LabelsRefs;
-            if (refs.Count % 2 != 0)
-                ThrowInvalid($"remote write 2.0: series {s} has an odd number of labels_refs ({refs.Count}); they must be (name, value) pairs");
-
-            var labels = new Label[refs.Count / 2];
-            for (var i = 0; i < labels.Length; i++)
+            if (field != 5 || wireType != WireType.Len)
             {
-                labels[i] = new Label(
-                    Symbol(symbols, refs[2 * i], s, $"labels_refs[{2 * i}]"),
-                    Symbol(symbols, refs[(2 * i) + 1], s, $"labels_refs[{(2 * i) + 1}]"));
-            }
-            SortByName(labels);
-            foreach (var sample in series.Samples)
-                samples[next++] = new MetricSample(labels, sample.Timestamp, sample.Value);
-
-            var m = series.Metadata;
-            if (m is null || (m.Type == V2.Metadata.Types.MetricType.Unspecified && m.HelpRef == 0 && m.UnitRef == 0))
+                reader.Skip(wireType);
                 continue;
-            var help = Symbol(symbols, m.HelpRef, s, "metadata.help_ref");
-            var unit = Symbol(symbols, m.UnitRef, s, "metadata.unit_ref");
-            var family = FindName(labels);
-            families ??= new HashSet<string>(StringComparer.Ordinal);
-            if (families.Add(family))
-                (metadata ??= []).Add(new MetricMetadata(family, TypeName((int)m.Type), help, unit));
+            }
+            var bytes = reader.ReadBytes(out var origin);
+            var m = DecodeV2Series(reader.Nested(bytes, origin), series, symbols, scratch);
+            if (m is { } found && (families ??= new HashSet<string>(StringComparer.Ordinal)).Add(found.MetricFamily))
+                (metadata ??= []).Add(found);
+            series++;
         }
-
-        return new RemoteWriteResult(RemoteWriteVersion.V2, samples, metadata?.ToArray() ?? [], request.Timeseries.Count, histograms, exemplars);
+        return new RemoteWriteResult(RemoteWriteVersion.V2, scratch.Samples, metadata?.ToArray() ?? [], series, scratch.Histograms, scratch.Exemplars);
     }
 
-    private static string Symbol(string[] symbols, uint reference, int series, string field)
+    // TimeSeries: 1 = labels_refs (packed or not), 2 = Sample, 3 = Histogram, 4 = Exemplar, 5 = Metadata,
+    // 6 = rc.3 created_timestamp (not surfaced). Returns the series' metadata, if it carried any.
+    private static MetricMetadata? DecodeV2Series(ProtoReader reader, int series, List<string> symbols, DecodeScratch scratch)
     {
-        if (reference >= (uint)symbols.Length)
-            ThrowInvalid($"remote write 2.0: series {series} {field} = {reference} is outside the symbols table ({symbols.Length} symbols)");
-        return symbols[reference];
+        var samplePass = reader;
+        var refs = scratch.Refs;
+        refs.Clear();
+        var sampleCount = 0;
+        ulong type = 0, helpRef = 0, unitRef = 0;
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field == 1 && wireType == WireType.Varint)
+            {
+                refs.Add(reader.ReadVarint());
+                continue;
+            }
+            if (wireType != WireType.Len || field is < 1 or > 5)
+            {
+                reader.Skip(wireType);
+                continue;
+            }
+            var bytes = reader.ReadBytes(out var origin);
+            switch (field)
+            {
+                case 1:
+                    var packed = reader.Nested(bytes, origin);
+                    while (packed.Offset < origin + bytes.Length)
+                        refs.Add(packed.ReadVarint());
+                    break;
+                case 2:
+                    sampleCount++;
+                    break;
+                case 3:
+                    scratch.Histograms++;
+                    break;
+                case 4:
+                    scratch.Exemplars++;
+                    break;
+                default:
+                    var meta = reader.Nested(bytes, origin);
+                    while (meta.TryReadTag(out var metaField, out var metaWire))
+                    {
+                        if (metaWire != WireType.Varint)
+                            meta.Skip(metaWire);
+                        else if (metaField == 1)
+                            type = meta.ReadVarint();
+                        else if (metaField == 3)
+                            helpRef = meta.ReadVarint();
+                        else if (metaField == 4)
+                            unitRef = meta.ReadVarint();
+                        else
+                            meta.Skip(metaWire);
+                    }
+                    break;
+            }
+        }
+
+        if (refs.Count % 2 != 0)
+            ThrowInvalid($"remote write 2.0: series {series} has an odd number of labels_refs ({refs.Count}); they must be (name, value) pairs");
+        var labels = new Label[refs.Count / 2];
+        for (var i = 0; i < labels.Length; i++)
+        {
+            labels[i] = new Label(
+                Symbol(symbols, refs[2 * i], series, "labels_refs", 2 * i),
+                Symbol(symbols, refs[(2 * i) + 1], series, "labels_refs", (2 * i) + 1));
+        }
+        SortByName(labels);
+        if (sampleCount > 0)
+            AddSamples(samplePass, labels, scratch.Samples);
+
+        if (type == 0 && helpRef == 0 && unitRef == 0)
+            return null;
+        var help = Symbol(symbols, helpRef, series, "metadata.help_ref", -1);
+        var unit = Symbol(symbols, unitRef, series, "metadata.unit_ref", -1);
+        return new MetricMetadata(FindName(labels), TypeName(type), help, unit);
+    }
+
+    // Sample, both versions: 1 = value (double), 2 = timestamp (int64 ms); 2.0 rc.4 adds 3 = start_timestamp.
+    private static void AddSamples(ProtoReader reader, Label[] labels, List<MetricSample> samples)
+    {
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field != 2 || wireType != WireType.Len)
+            {
+                reader.Skip(wireType);
+                continue;
+            }
+            var bytes = reader.ReadBytes(out var origin);
+            var sample = reader.Nested(bytes, origin);
+            var value = 0d;
+            var timestamp = 0L;
+            while (sample.TryReadTag(out var sampleField, out var sampleWire))
+            {
+                if (sampleField == 1 && sampleWire == WireType.Fixed64)
+                    value = sample.ReadDouble();
+                else if (sampleField == 2 && sampleWire == WireType.Varint)
+                    timestamp = (long)sample.ReadVarint();
+                else
+                    sample.Skip(sampleWire);
+            }
+            samples.Add(new MetricSample(labels, timestamp, value));
+        }
+    }
+
+    private static string ReadString(ref ProtoReader reader, StringPool strings, string what)
+    {
+        var bytes = reader.ReadBytes(out var origin);
+        var text = strings.Intern(bytes);
+        if (text is null)
+            reader.Fail($"invalid UTF-8 in a {what}", origin);
+        return text;
+    }
+
+    private static string Symbol(List<string> symbols, ulong reference, int series, string field, int index)
+    {
+        if (reference >= (ulong)symbols.Count)
+        {
+            var name = index < 0 ? field : $"{field}[{index}]";
+            ThrowInvalid($"remote write 2.0: series {series} {name} = {reference} is outside the symbols table ({symbols.Count} symbols)");
+        }
+        return symbols[(int)reference];
     }
 
     private static string FindName(Label[] labels)
@@ -278,7 +421,7 @@ public static class RemoteWriteDecoder
     }
 
     // Both versions number the types alike (1 counter … 7 stateset); names as in the text exposition format.
-    private static string TypeName(int type) => type switch
+    private static string TypeName(ulong type) => type switch
     {
         1 => "counter",
         2 => "gauge",
@@ -302,4 +445,15 @@ public static class RemoteWriteDecoder
         {
             ContentType = contentType,
         };
+
+    /// <summary>What one decode accumulates; the label and ref lists are reused series to series.</summary>
+    private sealed class DecodeScratch
+    {
+        public StringPool Strings { get; } = new();
+        public List<MetricSample> Samples { get; } = [];
+        public List<Label> Labels { get; } = [];
+        public List<ulong> Refs { get; } = [];
+        public int Histograms { get; set; }
+        public int Exemplars { get; set; }
+    }
 }

@@ -21,7 +21,7 @@ public sealed class RemoteWriteResult
 {
     internal RemoteWriteResult(
         RemoteWriteVersion version,
-        MetricSample[] samples,
+        IReadOnlyList<MetricSample> samples,
         MetricMetadata[] metadata,
         int seriesCount,
         int histogramCount,
