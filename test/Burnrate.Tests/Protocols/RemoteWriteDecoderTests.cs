@@ -309,4 +309,15 @@ public sealed class RemoteWriteDecoderTests
 
         Assert.Equal("protobuf: cannot decode prometheus.WriteRequest: invalid UTF-8 in a label name at byte 6", ex.Message);
     }
+
+    [Theory]
+    [InlineData(RemoteWriteRequests.V1ContentType)]
+    [InlineData(RemoteWriteRequests.V2ContentType)]
+    public void An_empty_message_decodes_to_nothing(string contentType)
+    {
+        // An empty protobuf message is zero bytes; Snappy makes it the single length byte 0x00.
+        var result = RemoteWriteDecoder.Decode(Snappy(Array.Empty<byte>()), contentType);
+
+        Assert.Equal((0, 0, 0), (result.SampleCount, result.SeriesCount, result.MetadataCount));
+    }
 }
