@@ -326,14 +326,15 @@ public static class OtlpMetricsDecoder
                     if (i > 0)
                         json.Append(',');
                     var entry = value.KvlistValue.Values[i];
-                    json.Append(JsonFormatter.ToDiagnosticString(new AnyValue { StringValue = entry.Key })).Append(':');
+                    WriteJsonString(entry.Key, json);
+                    json.Append(':');
                     WriteJson(entry.Value, json);
                 }
                 json.Append('}');
                 break;
             case AnyValue.ValueOneofCase.StringValue:
             case AnyValue.ValueOneofCase.BytesValue:
-                json.Append(JsonFormatter.ToDiagnosticString(new AnyValue { StringValue = FormatValue(value) }));
+                WriteJsonString(FormatValue(value), json);
                 break;
             case AnyValue.ValueOneofCase.BoolValue:
             case AnyValue.ValueOneofCase.IntValue:
@@ -344,6 +345,30 @@ public static class OtlpMetricsDecoder
                 json.Append("null");
                 break;
         }
+    }
+
+    private static void WriteJsonString(string text, StringBuilder json)
+    {
+        json.Append('"');
+        foreach (var c in text)
+        {
+            switch (c)
+            {
+                case '"':
+                    json.Append("\\\"");
+                    break;
+                case '\\':
+                    json.Append("\\\\");
+                    break;
+                case < ' ':
+                    json.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+                    break;
+                default:
+                    json.Append(c);
+                    break;
+            }
+        }
+        json.Append('"');
     }
 
     /// <summary>
