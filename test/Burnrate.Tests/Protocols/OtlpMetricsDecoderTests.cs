@@ -274,6 +274,18 @@ public sealed class OtlpMetricsDecoderTests
         Assert.StartsWith("protobuf: ", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Invalid_utf8_in_a_protobuf_string_is_rejected_as_invalid_protobuf()
+    {
+        var body = Request([], Gauge("up", Point(1))).ToByteArray();
+        var at = body.AsSpan().IndexOf("up"u8);
+        body[at] = 0xFF;
+
+        var ex = Assert.Throws<InvalidTelemetryException>(() => OtlpMetricsDecoder.DecodeProtobuf(body));
+
+        Assert.StartsWith("protobuf: cannot decode", ex.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("{\"resourceMetrics\":[", "json: cannot decode")]
     [InlineData("not json", "json: cannot decode")]
