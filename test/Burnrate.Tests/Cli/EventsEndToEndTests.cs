@@ -11,12 +11,12 @@ namespace Burnrate.Tests.Cli;
 /// <summary><c>burnrate serve</c> in-process on a fake clock: events in over HTTP, exact costs out of the ledger.</summary>
 public sealed partial class EventsEndToEndTests : IDisposable
 {
-    private static readonly DateTimeOffset Start = new(2025, 6, 15, 12, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset s_start = new(2025, 6, 15, 12, 0, 0, TimeSpan.Zero);
 
     private readonly string _data = Directory.CreateTempSubdirectory("burnrate-events-").FullName;
     private readonly StringWriter _out = new();
     private readonly StringWriter _error = new();
-    private readonly FakeTimeProvider _time = new(Start);
+    private readonly FakeTimeProvider _time = new(s_start);
     private readonly HttpClient _http = new();
 
     private CliServices Services() => Composition.CreateServices() is var real
@@ -80,7 +80,7 @@ public sealed partial class EventsEndToEndTests : IDisposable
         //   the compute line: 7.91568 / 60 × 3 = 395,784,000 n$ exactly
         //   total: 8 × 87,762,262 + 395,784,000 = 1,097,882,096 n$ = $1.097882096
         // (3 min × $21.957642/h would be $1.0978821; the 4 n$ are the GPU lines' carried half nano-dollars.)
-        _time.SetUtcNow(Start.AddSeconds(3 * 60 + 30));
+        _time.SetUtcNow(s_start.AddSeconds(3 * 60 + 30));
         string? cost = null;
         for (var i = 0; i < 400 && cost is null; i++)
         {
@@ -88,7 +88,7 @@ public sealed partial class EventsEndToEndTests : IDisposable
             if (cost is null)
             {
                 await Task.Delay(25, ct);
-                if (i % 20 == 19 && _time.GetUtcNow() < Start.AddSeconds(4 * 60))
+                if (i % 20 == 19 && _time.GetUtcNow() < s_start.AddSeconds(4 * 60))
                     _time.Advance(TimeSpan.FromSeconds(1)); // nudges the rating timer; stays short of 12:04:30
             }
         }

@@ -9,7 +9,7 @@ namespace Burnrate.Tests.Protocols;
 
 public sealed class EventsDecoderTests
 {
-    private static readonly DateTimeOffset T0 = new(2025, 6, 15, 12, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset s_t0 = new(2025, 6, 15, 12, 0, 0, TimeSpan.Zero);
 
     private static IReadOnlyList<FleetEvent> Decode(string json) => EventsDecoder.Decode(Encoding.UTF8.GetBytes(json));
 
@@ -28,7 +28,7 @@ public sealed class EventsDecoderTests
             """);
 
         var started = Assert.IsType<NodeStarted>(e);
-        Assert.Equal(T0, started.Time);
+        Assert.Equal(s_t0, started.Time);
         var n = started.Node;
         Assert.Equal(("i-0abc", "aws", "us-east-1", "us-east-1a", "p4d.24xlarge", CapacityType.Spot, 8, "A100", "sky-train", "123456789012"),
             (n.Id, n.Provider, n.Region, n.Zone, n.InstanceType, n.Capacity, n.GpuCount, n.GpuModel, n.Cluster, n.Account));
@@ -51,8 +51,8 @@ public sealed class EventsDecoderTests
              {"type": "capacity_changed", "time": "2025-06-15T12:00:00Z", "node_id": "i-2", "capacity": "on-demand"}]
             """);
 
-        Assert.Equal(new NodeStopped(T0, "i-1"), events[0]);
-        Assert.Equal(new CapacityChanged(T0, "i-2", CapacityType.OnDemand), events[1]);
+        Assert.Equal(new NodeStopped(s_t0, "i-1"), events[0]);
+        Assert.Equal(new CapacityChanged(s_t0, "i-2", CapacityType.OnDemand), events[1]);
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public sealed class EventsDecoderTests
              {"type": "price_changed", "time": "2025-06-15T12:00:00Z", "provider": "aws", "region": "us-east-1", "zone": "us-east-1a", "instance_type": "p4d.24xlarge", "capacity": "spot", "usd_per_hour": "0.1"}]
             """);
 
-        Assert.Equal(new PriceChanged(T0, "aws", "us-east-1", "", "p4d.24xlarge", CapacityType.Spot, 9.897851m), events[0]);
+        Assert.Equal(new PriceChanged(s_t0, "aws", "us-east-1", "", "p4d.24xlarge", CapacityType.Spot, 9.897851m), events[0]);
         Assert.Equal(0.1m, ((PriceChanged)events[1]).PricePerHour);
         Assert.Equal("us-east-1a", ((PriceChanged)events[1]).Zone);
     }
@@ -77,7 +77,7 @@ public sealed class EventsDecoderTests
                           "project": "llm", "model": "llama-3-8b", "labels": {"sweep": "lr"}}}
             """));
 
-        Assert.Equal(T0.AddHours(-2), w.Time);
+        Assert.Equal(s_t0.AddHours(-2), w.Time);
         Assert.Equal(21.96m, w.EstimatePerHour);
         Assert.Equal(("skypilot:7", "skypilot", "train-llama", "ana", "research", "llm", "llama-3-8b"),
             (w.Workload.Id, w.Workload.Orchestrator, w.Workload.Name, w.Workload.User, w.Workload.Team, w.Workload.Project, w.Workload.Model));
@@ -96,7 +96,7 @@ public sealed class EventsDecoderTests
     [Fact]
     public void Workload_stopped_names_the_workload()
     {
-        Assert.Equal(new WorkloadStopped(T0, "job-1"), Single("""{"type": "workload_stopped", "time": "2025-06-15T12:00:00Z", "workload_id": "job-1"}"""));
+        Assert.Equal(new WorkloadStopped(s_t0, "job-1"), Single("""{"type": "workload_stopped", "time": "2025-06-15T12:00:00Z", "workload_id": "job-1"}"""));
     }
 
     [Theory]
@@ -122,7 +122,7 @@ public sealed class EventsDecoderTests
     [Fact]
     public void Gpu_released_names_workload_node_and_gpu()
     {
-        Assert.Equal(new GpuReleased(T0, "w", "n", 7), Single("""{"type": "gpu_released", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "gpu_index": 7}"""));
+        Assert.Equal(new GpuReleased(s_t0, "w", "n", 7), Single("""{"type": "gpu_released", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "gpu_index": 7}"""));
     }
 
     [Theory]
@@ -134,7 +134,7 @@ public sealed class EventsDecoderTests
     {
         var e = Single($$"""{"type": "bytes_transferred", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "kind": "{{kind}}", "bytes": 10000000000000}""");
 
-        Assert.Equal(new BytesTransferred(T0, "w", "n", expected, 10_000_000_000_000), e);
+        Assert.Equal(new BytesTransferred(s_t0, "w", "n", expected, 10_000_000_000_000), e);
     }
 
     [Fact]
@@ -142,13 +142,13 @@ public sealed class EventsDecoderTests
     {
         var e = Single("""{"type": "storage_changed", "time": "2025-06-15T12:00:00Z", "volume_id": "vol-1", "workload_id": "w", "provider": "aws", "region": "us-east-1", "storage_class": "ssd", "size_gb": 500}""");
 
-        Assert.Equal(new StorageChanged(T0, "vol-1", "w", "aws", "us-east-1", "ssd", 500m), e);
+        Assert.Equal(new StorageChanged(s_t0, "vol-1", "w", "aws", "us-east-1", "ssd", 500m), e);
     }
 
     [Fact]
     public void Work_counter_carries_the_running_total()
     {
-        Assert.Equal(new WorkCounter(T0, "w", "tokens", 1.5e9), Single("""{"type": "work_counter", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "metric": "tokens", "total": 1.5e9}"""));
+        Assert.Equal(new WorkCounter(s_t0, "w", "tokens", 1.5e9), Single("""{"type": "work_counter", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "metric": "tokens", "total": 1.5e9}"""));
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public sealed class EventsDecoderTests
         const string a = """{"type": "workload_stopped", "time": "2025-06-15T12:01:00Z", "workload_id": "b"}""";
         const string b = """{"type": "workload_stopped", "time": "2025-06-15T12:00:00Z", "workload_id": "a"}""";
 
-        Assert.Equal([new WorkloadStopped(T0.AddMinutes(1), "b")], Decode(a));
+        Assert.Equal([new WorkloadStopped(s_t0.AddMinutes(1), "b")], Decode(a));
         Assert.Equal(Decode($"[{a},{b}]"), Decode($$"""{"events": [{{a}},{{b}}]}"""));
         Assert.Equal(["b", "a"], Decode($"[{a},{b}]").Cast<WorkloadStopped>().Select(e => e.WorkloadId));
         Assert.Empty(Decode("[]"));
