@@ -3,7 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Burnrate.Cli;
+using Burnrate.Rating;
 using Burnrate.Server;
+using Burnrate.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Burnrate.Tests.Cli;
@@ -19,9 +21,18 @@ public sealed partial class EventsEndToEndTests : IDisposable
     private readonly FakeTimeProvider _time = new(s_start);
     private readonly HttpClient _http = new();
 
-    private CliServices Services() => Composition.CreateServices() is var real
-        ? new CliServices { OpenStore = real.OpenStore, LoadPriceBook = real.LoadPriceBook, Out = TextWriter.Synchronized(_out), Error = TextWriter.Synchronized(_error), Time = _time }
-        : throw new InvalidOperationException();
+    private CliServices Services(Func<ICostStore, ICostStore>? wrapStore = null)
+    {
+        var real = Composition.CreateServices();
+        return new CliServices
+        {
+            OpenStore = async (dir, ct) => (wrapStore ?? (s => s))(await real.OpenStore(dir, ct)),
+            LoadPriceBook = real.LoadPriceBook,
+            Out = TextWriter.Synchronized(_out),
+            Error = TextWriter.Synchronized(_error),
+            Time = _time,
+        };
+    }
 
     private const string Launch = """
         [{"type": "node_started", "time": "2025-06-15T12:00:00Z",
@@ -105,6 +116,33 @@ public sealed partial class EventsEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_ledger_write_is_logged_the_server_keeps_serving_and_shutdown_writes_the_kept_rows()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = BurnrateCli.InvokeAsync(Services(s => new FailingOnceCostStore(s)), ["serve", "--listen", "127.0.0.1:0", "--data", _data], stop.Token);
+        var url = await WaitForUrlAsync(run);
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(url, Launch, "application/json")).StatusCode);
+
+        _time.SetUtcNow(s_start.AddSeconds(3 * 60 + 30)); // closes 12:00–12:02; the tick's ledger write fails
+        for (var i = 0; i < 400 && !_error.ToString().Contains("writing the ledger failed", StringComparison.Ordinal); i++)
+            await Task.Delay(25, ct);
+        Assert.Contains("warning: rating: writing the ledger failed", _error.ToString(), StringComparison.Ordinal);
+
+        Assert.Equal("ok\n", await _http.GetStringAsync(url + "/healthz", ct));
+        Assert.Null(await WorkloadCostAsync(url, "skypilot:42")); // not in the ledger yet
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(url, """{"type": "workload_stopped", "time": "2025-06-15T12:03:00Z", "workload_id": "skypilot:42"}""", "application/json")).StatusCode);
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await run);
+
+        // The rating on shutdown wrote the rows the failed tick kept: the same 3 minutes as above, $1.097882096.
+        await using var ledger = await Composition.CreateServices().OpenStore(_data, ct);
+        var rows = await ledger.QueryCostsAsync(new CostQuery { From = s_start, To = s_start.AddHours(1), By = [CostDimension.Workload] }, ct);
+        Assert.Equal(1.097882096m, Assert.Single(rows, r => r.Keys[0] == "skypilot:42").Cost.Dollars);
+    }
+
+    [Fact]
     public async Task A_server_without_a_rating_pipeline_answers_events_with_503()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -151,6 +189,23 @@ public sealed partial class EventsEndToEndTests : IDisposable
                 return row.GetProperty("cost_usd").GetString();
         }
         return null;
+    }
+
+    /// <summary>A real ledger whose first cost write fails, as a store outage would.</summary>
+    private sealed class FailingOnceCostStore(ICostStore inner) : ICostStore
+    {
+        private int _writes;
+
+        public Task WriteAsync(IReadOnlyList<CostLine> lines, CancellationToken cancellationToken = default) =>
+            Interlocked.Increment(ref _writes) == 1 ? throw new IOException("disk unplugged") : inner.WriteAsync(lines, cancellationToken);
+
+        public Task MigrateAsync(CancellationToken cancellationToken = default) => inner.MigrateAsync(cancellationToken);
+        public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadRecord> workloads, CancellationToken cancellationToken = default) => inner.UpsertWorkloadsAsync(workloads, cancellationToken);
+        public Task WriteWorkAsync(IReadOnlyList<WorkMinute> work, CancellationToken cancellationToken = default) => inner.WriteWorkAsync(work, cancellationToken);
+        public Task<IReadOnlyList<CostReportRow>> QueryCostsAsync(CostQuery query, CancellationToken cancellationToken = default) => inner.QueryCostsAsync(query, cancellationToken);
+        public Task<IReadOnlyList<WorkloadRecord>> GetWorkloadsAsync(IReadOnlyCollection<string>? ids = null, CancellationToken cancellationToken = default) => inner.GetWorkloadsAsync(ids, cancellationToken);
+        public Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default) => inner.GetLedgerSpanAsync(cancellationToken);
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]
