@@ -32,7 +32,7 @@ public static class BurnEndpoints
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
-            json.WriteString("at", burn.At.ToString("O", CultureInfo.InvariantCulture));
+            json.WriteString("at", burn.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
             json.WriteString("total_usd_per_hour", Exact(burn.Total.DollarsPerHour));
             json.WriteString("rated_usd", Exact(burn.RatedSoFar.Dollars));
             json.WriteStartArray("workloads");
