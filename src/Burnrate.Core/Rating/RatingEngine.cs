@@ -243,8 +243,12 @@ public sealed class RatingEngine
             return;
         }
         w.Stopped = time;
-        foreach (var node in _nodes.Values)
-            node.ReleaseAll(id, time);
+        // Only the nodes it ever held GPUs on: a stop costs what the workload touched, not the fleet's size.
+        foreach (var nodeId in w.Nodes)
+        {
+            if (_nodes.TryGetValue(nodeId, out var node))
+                node.ReleaseAll(id, time);
+        }
         foreach (var v in _volumes.Values)
             v.EndFor(id, time);
     }
@@ -256,11 +260,13 @@ public sealed class RatingEngine
             OrphanEvents++;
             return;
         }
-        if (!_workloads.ContainsKey(a.WorkloadId))
+        if (!_workloads.TryGetValue(a.WorkloadId, out var workload))
         {
             // A workload seen first through its allocation (a pod with no lifecycle event): known by id only.
-            _workloads.Add(a.WorkloadId, new WorkloadState(_rules.Apply(new WorkloadInfo(a.WorkloadId, "", a.WorkloadId)), time, null));
+            workload = new WorkloadState(_rules.Apply(new WorkloadInfo(a.WorkloadId, "", a.WorkloadId)), time, null);
+            _workloads.Add(a.WorkloadId, workload);
         }
+        workload.Nodes.Add(a.NodeId);
         node.Allocate(a.GpuIndex, a.WorkloadId, a.Share, time);
     }
 

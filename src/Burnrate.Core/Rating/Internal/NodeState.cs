@@ -256,6 +256,8 @@ internal sealed class WorkloadState(WorkloadInfo info, DateTimeOffset started, d
     public DateTimeOffset Started { get; } = started;
     public DateTimeOffset? Stopped { get; set; }
     public decimal? EstimatePerHour { get; set; } = estimatePerHour;
+    /// <summary>The nodes it has held GPUs on, so that its stop visits only those.</summary>
+    public HashSet<string> Nodes { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One size of a volume over [From, To).</summary>

@@ -151,8 +151,7 @@ public sealed partial class DuckDbCostStore : ICostStore
                     AppendLine(appender, lines[index]);
             }
 
-            await ExecuteCoreAsync("BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
-            try
+            await InTransactionAsync(async () =>
             {
                 // A rated (minute, resource) is a whole: re-rating it may split it differently (a late allocation
                 // turns idle rows into a workload's rows), so every old row of each (minute, resource) in the batch
@@ -172,13 +171,7 @@ public sealed partial class DuckDbCostStore : ICostStore
                 await ExecuteCoreAsync("INSERT INTO cost_minutes SELECT * FROM cost_minutes_staging", cancellationToken).ConfigureAwait(false);
                 foreach (var (from, to) in ContiguousRuns(hours, TimeSpan.TicksPerHour))
                     await RebuildRollupsCoreAsync(from, to, cancellationToken).ConfigureAwait(false);
-                await ExecuteCoreAsync("COMMIT", cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await ExecuteCoreAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
+            }, cancellationToken).ConfigureAwait(false);
             await ExecuteCoreAsync("DELETE FROM cost_minutes_staging", cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -202,20 +195,13 @@ public sealed partial class DuckDbCostStore : ICostStore
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await ExecuteCoreAsync("BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
-            try
+            await InTransactionAsync(async () =>
             {
                 await RebuildRollupsCoreAsync(
                     CostQueryPlan.FloorTo(from.UtcDateTime, TimeSpan.TicksPerHour),
                     CostQueryPlan.CeilingTo(to.UtcDateTime, TimeSpan.TicksPerHour),
                     cancellationToken).ConfigureAwait(false);
-                await ExecuteCoreAsync("COMMIT", cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await ExecuteCoreAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
+            }, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -293,6 +279,22 @@ public sealed partial class DuckDbCostStore : ICostStore
         command.Parameters.Add(new DuckDBParameter("lo", lo));
         command.Parameters.Add(new DuckDBParameter("hi", hi));
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="body"/> in one transaction (the caller holds the gate): commits, or rolls back and rethrows.</summary>
+    private async Task InTransactionAsync(Func<Task> body, CancellationToken cancellationToken)
+    {
+        await ExecuteCoreAsync("BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await body().ConfigureAwait(false);
+            await ExecuteCoreAsync("COMMIT", cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await ExecuteCoreAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
     }
 
     private async Task ExecuteCoreAsync(string sql, CancellationToken cancellationToken) =>
@@ -374,8 +376,7 @@ public sealed partial class DuckDbCostStore : ICostStore
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await ExecuteCoreAsync("BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
-            try
+            await InTransactionAsync(async () =>
             {
                 foreach (var record in latest.Values)
                 {
@@ -398,13 +399,7 @@ public sealed partial class DuckDbCostStore : ICostStore
                     command.Parameters.Add(new DuckDBParameter("estimate", record.EstimatePerHour is { } d ? d : DBNull.Value));
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
-                await ExecuteCoreAsync("COMMIT", cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await ExecuteCoreAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
+            }, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -425,8 +420,7 @@ public sealed partial class DuckDbCostStore : ICostStore
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await ExecuteCoreAsync("BEGIN TRANSACTION", cancellationToken).ConfigureAwait(false);
-            try
+            await InTransactionAsync(async () =>
             {
                 foreach (var ((minute, workloadId, metric), increase) in latest)
                 {
@@ -438,13 +432,7 @@ public sealed partial class DuckDbCostStore : ICostStore
                     command.Parameters.Add(new DuckDBParameter("increase", increase));
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
-                await ExecuteCoreAsync("COMMIT", cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await ExecuteCoreAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
+            }, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
