@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Burnrate.Server;
 
-/// <summary>Builds the Burnrate HTTP server: Kestrel on a loopback address, the REST API, the events receiver and <c>/healthz</c>.</summary>
+/// <summary>Builds the Burnrate HTTP server: Kestrel on a loopback address, the REST API, the receivers (remote write, OTLP, events), <c>/metrics</c> and <c>/healthz</c>.</summary>
 public static class BurnrateServer
 {
     /// <summary>
@@ -39,7 +39,8 @@ public static class BurnrateServer
         app.MapHealth();
         app.MapCostApi();
         app.MapBurnApi();
-        app.MapEventsApi();
+        app.MapIngestApi();
+        app.MapSelfMetrics();
         return app;
     }
 

@@ -1,5 +1,7 @@
 using Burnrate.Attribution;
+using Burnrate.Ingest;
 using Burnrate.Rating;
+using Burnrate.Telemetry.Mapping;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -15,6 +17,9 @@ public sealed class BurnrateConfig
     public StorageSection Storage { get; set; } = new();
     public RatingSection Rating { get; set; } = new();
     public PricingSection Pricing { get; set; } = new();
+    public IngestSection Ingest { get; set; } = new();
+    public TelemetrySection Telemetry { get; set; } = new();
+    public ScrapeSection Scrape { get; set; } = new();
     /// <summary>Attribution rules; when the file has no <c>attribution</c> key, <see cref="DefaultAttribution"/> applies.</summary>
     public List<AttributionRuleSection>? Attribution { get; set; }
 
@@ -58,6 +63,44 @@ public sealed class BurnrateConfig
         public List<string> SkypilotCatalogs { get; set; } = [];
     }
 
+    public sealed class IngestSection
+    {
+        /// <summary>Samples and events accepted but not yet applied before receivers answer 503.</summary>
+        public long QueueCapacity { get; set; } = 2_000_000;
+        /// <summary>How long input stays in the write-ahead log after its minutes are in the ledger.</summary>
+        public string WalRetention { get; set; } = "1h";
+        /// <summary>Whether each append to the write-ahead log waits for the disk.</summary>
+        public bool WalFsync { get; set; }
+    }
+
+    public sealed class TelemetrySection
+    {
+        /// <summary>Metric names read as cumulative training steps; null keeps the built-in list.</summary>
+        public List<string>? StepMetrics { get; set; }
+        /// <summary>Metric names read as cumulative training samples; null keeps the built-in list.</summary>
+        public List<string>? SampleMetrics { get; set; }
+        public string DefaultProvider { get; set; } = "aws";
+        public bool TimeSlicedByAllocation { get; set; } = true;
+        public string PodStaleness { get; set; } = "2m";
+    }
+
+    public sealed class ScrapeSection
+    {
+        public string Interval { get; set; } = "15s";
+        public string Timeout { get; set; } = "10s";
+        public List<ScrapeJobSection> Jobs { get; set; } = [];
+    }
+
+    public sealed class ScrapeJobSection
+    {
+        public string Job { get; set; } = "";
+        /// <summary><c>host:port</c> of each target, or a full URL.</summary>
+        public List<string> Targets { get; set; } = [];
+        public string MetricsPath { get; set; } = "/metrics";
+        public string? Interval { get; set; }
+        public string? Timeout { get; set; }
+    }
+
     public sealed class AttributionRuleSection
     {
         public Dictionary<string, string> Match { get; set; } = [];
@@ -72,6 +115,59 @@ public sealed class BurnrateConfig
         Staleness = Durations.Parse(Rating.Staleness, "rating.staleness"),
         SpotFallsBackToOnDemand = Rating.SpotFallsBackToOnDemand,
     };
+
+    /// <summary>The ingest queue and write-ahead log settings the file describes.</summary>
+    public IngestOptions ToIngestOptions()
+    {
+        if (Ingest.QueueCapacity < 1)
+            throw new ArgumentException($"ingest.queue_capacity must be at least 1, got {Ingest.QueueCapacity}");
+        return new() { QueueCapacity = Ingest.QueueCapacity, WalRetention = Durations.Parse(Ingest.WalRetention, "ingest.wal_retention") };
+    }
+
+    /// <summary>The telemetry mapper settings the file describes.</summary>
+    public TelemetryMapperOptions ToMapperOptions()
+    {
+        var defaults = new TelemetryMapperOptions();
+        return new()
+        {
+            StepMetrics = Telemetry.StepMetrics ?? defaults.StepMetrics,
+            SampleMetrics = Telemetry.SampleMetrics ?? defaults.SampleMetrics,
+            DefaultProvider = Telemetry.DefaultProvider.ToLowerInvariant(),
+            TimeSlicedByAllocation = Telemetry.TimeSlicedByAllocation,
+            PodStaleness = Durations.Parse(Telemetry.PodStaleness, "telemetry.pod_staleness"),
+        };
+    }
+
+    /// <summary>The scrape targets the file describes, one per URL.</summary>
+    public IReadOnlyList<ScrapeTarget> ToScrapeTargets()
+    {
+        var interval = Durations.Parse(Scrape.Interval, "scrape.interval");
+        var timeout = Durations.Parse(Scrape.Timeout, "scrape.timeout");
+        var targets = new List<ScrapeTarget>();
+        for (var i = 0; i < Scrape.Jobs.Count; i++)
+        {
+            var job = Scrape.Jobs[i];
+            var where = $"scrape.jobs[{i}]";
+            if (string.IsNullOrWhiteSpace(job.Job))
+                throw new ArgumentException($"{where}.job is required");
+            if (job.Targets.Count == 0)
+                throw new ArgumentException($"{where}.targets is empty: list host:port of each target");
+            var jobInterval = job.Interval is null ? interval : Durations.Parse(job.Interval, where + ".interval");
+            var jobTimeout = job.Timeout is null ? timeout : Durations.Parse(job.Timeout, where + ".timeout");
+            if (jobInterval <= TimeSpan.Zero)
+                throw new ArgumentException($"{where}.interval must be positive");
+            if (jobTimeout > jobInterval)
+                jobTimeout = jobInterval; // as Prometheus: a scrape never outlives its interval
+            foreach (var target in job.Targets)
+            {
+                var text = target.Contains("://", StringComparison.Ordinal) ? target : "http://" + target + (job.MetricsPath.StartsWith('/') ? job.MetricsPath : "/" + job.MetricsPath);
+                if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+                    throw new ArgumentException($"{where}.targets: '{target}' is not host:port or an http(s) URL");
+                targets.Add(new ScrapeTarget(job.Job, url, jobInterval, jobTimeout));
+            }
+        }
+        return targets;
+    }
 
     /// <summary>The attribution rules the file describes.</summary>
     public AttributionRules ToAttributionRules() =>
@@ -104,6 +200,9 @@ public sealed class BurnrateConfig
         {
             _ = config.ToRatingOptions();
             _ = config.ToAttributionRules();
+            _ = config.ToIngestOptions();
+            _ = config.ToMapperOptions();
+            _ = config.ToScrapeTargets();
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -1,26 +1,42 @@
+using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Rating;
+using Burnrate.Telemetry;
 using Burnrate.Simulation;
 
 namespace Burnrate.Demo;
 
 /// <summary>
-/// Plays a simulated fleet through the real rating pipeline on a clock: each tick pulls the simulator's events up to
-/// the clock's now, applies them, and rates and stores every closed minute. The demo runs it on a
+/// Plays a simulated fleet through the production ingest path on a clock: each tick pulls the simulator's events up to
+/// the clock's now, queues them in the <see cref="IngestPipeline"/> like any receiver, applies the queue and rates and
+/// stores every closed minute. The demo runs it on a
 /// <see cref="SimulatorTimeProvider"/>; tests run it on a fake clock.
 /// </summary>
 public sealed class FleetReplay
 {
     private readonly FleetSimulator _simulator;
-    private readonly CostPipeline _pipeline;
+    private readonly IngestPipeline _ingest;
     private readonly TimeProvider _clock;
 
-    public FleetReplay(FleetSimulator simulator, CostPipeline pipeline, TimeProvider clock)
+    /// <param name="simulator">The fleet.</param>
+    /// <param name="ingest">The pipeline, without a write-ahead log and without its <see cref="IngestPipeline.RunAsync"/>
+    /// running: the replay applies the queue itself, so a tick's events are in before its minutes are rated.</param>
+    /// <param name="clock">Virtual time.</param>
+    public FleetReplay(FleetSimulator simulator, IngestPipeline ingest, TimeProvider clock)
     {
         _simulator = simulator;
-        _pipeline = pipeline;
+        _ingest = ingest;
         _clock = clock;
     }
+
+    /// <summary>A replay over a fresh ingest pipeline (default mapper, no log) in front of <paramref name="pipeline"/>.</summary>
+    public FleetReplay(FleetSimulator simulator, CostPipeline pipeline, TimeProvider clock)
+        : this(simulator, new IngestPipeline(pipeline, new Telemetry.Mapping.TelemetryMapper()), clock)
+    {
+    }
+
+    /// <summary>The ingest pipeline the replay feeds.</summary>
+    public IngestPipeline Ingest => _ingest;
 
     /// <summary>The base price the simulator multiplies for relative price changes (the price book in force at <paramref name="at"/>).</summary>
     public static Func<BasePriceKey, decimal?> BasePrices(IPriceBook book, DateTimeOffset at) =>
@@ -33,8 +49,8 @@ public sealed class FleetReplay
         if (end is { } e && now > e)
             now = e; // a slow tick never simulates past the end
         if (now > _simulator.Now)
-            _pipeline.Apply(_simulator.AdvanceTo(now));
-        await _pipeline.RateClosedMinutesAsync(now, cancellationToken);
+            await SubmitAsync(_simulator.AdvanceTo(now), now, cancellationToken);
+        await _ingest.RateAsync(now, cancellationToken);
         return now;
     }
 
@@ -45,8 +61,22 @@ public sealed class FleetReplay
     public async Task FinishAsync(DateTimeOffset end, TimeSpan grace, CancellationToken cancellationToken = default)
     {
         if (end > _simulator.Now)
-            _pipeline.Apply(_simulator.AdvanceTo(end));
-        await _pipeline.RateClosedMinutesAsync(RatingEngine.Floor(end) + grace, cancellationToken);
+            await SubmitAsync(_simulator.AdvanceTo(end), end, cancellationToken);
+        await _ingest.RateAsync(RatingEngine.Floor(end) + grace, cancellationToken);
+    }
+
+    private async Task SubmitAsync(IReadOnlyList<FleetEvent> events, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (events.Count == 0)
+            return;
+        // A full queue is applied and the batch offered again: the simulator never drops what it produced.
+        while (!_ingest.TryAcceptEvents(events, now))
+        {
+            _ingest.ApplyQueued();
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        _ingest.ApplyQueued();
     }
 
     /// <summary>Runs ticks every <paramref name="tick"/> of wall time until the clock passes <paramref name="end"/> or cancellation.</summary>

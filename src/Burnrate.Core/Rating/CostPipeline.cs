@@ -72,6 +72,22 @@ public sealed partial class CostPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// Minutes before this instant are rated (to rebuild state) but neither written nor totalled: set while replaying
+    /// the write-ahead log, whose checkpoint says the ledger already holds them.
+    /// </summary>
+    public DateTimeOffset? DiscardBefore { get; set; }
+
+    /// <summary>
+    /// Whether any of <paramref name="events"/> is about something the engine still holds (a node, a workload not yet
+    /// forgotten, a volume) or is a price: the write-ahead log keeps such lifecycle events when it frees old input.
+    /// </summary>
+    public bool StillMatters(IReadOnlyList<FleetEvent> events)
+    {
+        lock (_lock)
+            return events.Any(_engine.Refers);
+    }
+
     /// <summary>Applies events (in time order) to the inventory.</summary>
     public void Apply(IReadOnlyList<FleetEvent> events)
     {
@@ -108,8 +124,11 @@ public sealed partial class CostPipeline : IDisposable
                 while (_nextMinute is { } minute && minute.AddMinutes(1) + _grace <= now)
                 {
                     var rated = _engine.RateMinute(minute);
-                    lines.AddRange(rated.Lines);
-                    work.AddRange(rated.Work);
+                    if (DiscardBefore is not { } discard || minute >= discard)
+                    {
+                        lines.AddRange(rated.Lines);
+                        work.AddRange(rated.Work);
+                    }
                     _nextMinute = minute.AddMinutes(1);
                     minutes++;
                     if (minute.Minute == 59)

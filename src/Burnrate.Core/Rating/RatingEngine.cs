@@ -642,6 +642,23 @@ public sealed class RatingEngine
             _carry.Remove(key);
     }
 
+    /// <summary>Whether <paramref name="e"/> is about a node, workload or volume the engine still holds, or is a price.</summary>
+    public bool Refers(FleetEvent e) => e switch
+    {
+        NodeStarted s => _nodes.ContainsKey(s.Node.Id),
+        NodeHeartbeat h => _nodes.ContainsKey(h.Node.Id),
+        NodeStopped s => _nodes.ContainsKey(s.NodeId),
+        CapacityChanged c => _nodes.ContainsKey(c.NodeId),
+        PriceChanged => true,
+        WorkloadStarted w => _workloads.ContainsKey(w.Workload.Id),
+        WorkloadStopped w => _workloads.ContainsKey(w.WorkloadId),
+        GpuAllocated a => _workloads.ContainsKey(a.WorkloadId),
+        GpuReleased r => _workloads.ContainsKey(r.WorkloadId),
+        WorkCounter c => _workloads.ContainsKey(c.WorkloadId),
+        StorageChanged s => _volumes.ContainsKey(s.VolumeId),
+        _ => false,
+    };
+
     /// <summary>What the engine holds in memory (for tests and health metrics).</summary>
     internal (int Nodes, int Workloads, int Volumes, int CarriedLines) StateSize => (_nodes.Count, _workloads.Count, _volumes.Count, _carry.Count);
 

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Burnrate.Configuration;
+using Burnrate.Ingest;
+using Burnrate.Telemetry.Mapping;
 using Burnrate.Demo;
 using Burnrate.Pricing;
 using Burnrate.Rating;
@@ -122,14 +124,15 @@ internal static class DemoCommand
         await using var store = await services.OpenStore(ledgerPath, cancellationToken).ConfigureAwait(false);
         var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
         using var pipeline = new CostPipeline(engine, store, ratingOptions);
-        var replay = new FleetReplay(simulator, pipeline, clock);
+        using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
+        var replay = new FleetReplay(simulator, ingest, clock);
 
         await using var server = BurnrateServer.Build(new BurnrateServerOptions
         {
             Listen = listen,
             Store = store,
             Time = clock,
-            ConfigureServices = s => s.AddSingleton(pipeline),
+            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest),
         });
         try
         {

@@ -1,18 +1,20 @@
 using System.CommandLine;
 using Burnrate.Configuration;
+using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Burnrate.Server;
+using Burnrate.Telemetry.Mapping;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Burnrate.Cli.Verbs;
 
 /// <summary>
-/// <c>burnrate serve</c>: the HTTP server over the data directory's ledger with a live rating pipeline: the cost
-/// API, the burn rate, the events receiver (<c>POST /api/v1/events</c>) and health. Every
-/// <see cref="RatingInterval"/> on the injected clock it rates the minutes that have closed into the ledger; on
-/// shutdown it rates what is closed once more. The remote write and OTLP receivers join this verb with the ingest work.
+/// <c>burnrate serve</c>: the live server. Replays the write-ahead log, then receives remote write, OTLP, events and
+/// scraped pages through one <see cref="IngestPipeline"/>, rates the minutes that have closed every
+/// <see cref="RatingInterval"/> on the injected clock, and serves the cost API, the burn rate, <c>/metrics</c> and
+/// health. On shutdown it stops receiving, applies what is queued and rates what is closed once more.
 /// </summary>
 internal static partial class ServeCommand
 {
@@ -27,7 +29,7 @@ internal static partial class ServeCommand
             HelpName = "ADDR",
             DefaultValueFactory = _ => "127.0.0.1:9840",
         };
-        var command = new Command("serve", "Serve the ledger and rate live input: POST /api/v1/events, GET /api/v1/costs, /api/v1/burn, /healthz (remote write and OTLP receivers arrive with the ingest work)") { listen };
+        var command = new Command("serve", "Receive live telemetry and events, rate them per minute and serve the ledger: POST /api/v1/write (Prometheus remote write 1.0/2.0), POST /v1/metrics (OTLP/HTTP), POST /api/v1/events, scrape targets from the config; GET /api/v1/costs, /api/v1/burn, /metrics, /healthz") { listen };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
             var dataDirectory = BurnrateCli.GetLedgerLocation(parse); // also validates the config file
@@ -39,7 +41,14 @@ internal static partial class ServeCommand
             await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
             using var pipeline = new CostPipeline(engine, store, ratingOptions, logger);
-            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline);
+            using var wal = WriteAheadLog.Open(Path.Combine(dataDirectory, "wal"), new WriteAheadLogOptions { Fsync = config.Ingest.WalFsync }, logger);
+            using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal, config.ToIngestOptions(), logger);
+            // The log first: what was acknowledged before a crash is in the state (and the ledger) before anything new.
+            var replayed = await ingest.ReplayAsync(services.Time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            if (replayed > 0)
+                await services.Out.WriteLineAsync($"replayed {replayed} inputs from the write-ahead log; rated through {pipeline.RatedThrough:yyyy-MM-dd HH:mm} UTC").ConfigureAwait(false);
+
+            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline, ingest);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -48,20 +57,29 @@ internal static partial class ServeCommand
             {
                 throw new CliUsageException($"--listen: cannot listen on {parse.GetValue(listen)}: {e.Message}");
             }
-            // Started before the banner, so its first timer is armed on the clock before anyone can send an event.
-            var rating = RateLoopAsync(pipeline, services.Time, logger, cancellationToken);
-            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}); Ctrl+C stops").ConfigureAwait(false);
+            using var stopIngest = new CancellationTokenSource();
+            var applying = ingest.RunAsync(stopIngest.Token);
+            var targets = config.ToScrapeTargets();
+            using var http = new HttpClient();
+            var scraping = targets.Count == 0 ? Task.CompletedTask : new Scraper(ingest, targets, http, services.Time, logger).RunAsync(cancellationToken);
+            // Started before the banner, so its first timer is armed on the clock before anyone can send input.
+            var rating = RateLoopAsync(ingest, services.Time, logger, cancellationToken);
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
+            await scraping.ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            // What closed since the last tick (and rows a failed write left behind) reach the ledger before exit.
-            await RateOnceAsync(pipeline, services.Time, logger, CancellationToken.None).ConfigureAwait(false);
+            // Nothing new can arrive now: apply what is queued, then rate what closed since the last tick (and rows a
+            // failed write left behind) before exit. What is still open stays in the log for the next start.
+            await stopIngest.CancelAsync().ConfigureAwait(false);
+            await applying.ConfigureAwait(false);
+            await RateOnceAsync(ingest, services.Time, logger, CancellationToken.None).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
     }
 
     /// <summary>Rates closed minutes every <see cref="RatingInterval"/> until cancelled.</summary>
-    private static async Task RateLoopAsync(CostPipeline pipeline, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    private static async Task RateLoopAsync(IngestPipeline pipeline, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -77,11 +95,11 @@ internal static partial class ServeCommand
         }
     }
 
-    private static async Task RateOnceAsync(CostPipeline pipeline, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    private static async Task RateOnceAsync(IngestPipeline pipeline, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         try
         {
-            await pipeline.RateClosedMinutesAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            await pipeline.RateAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -90,7 +108,7 @@ internal static partial class ServeCommand
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            LogRatingFailed(logger, pipeline.PendingRows, e.Message);
+            LogRatingFailed(logger, pipeline.Cost.PendingRows, e.Message);
         }
     }
 
@@ -106,7 +124,7 @@ internal static partial class ServeCommand
         }
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline)
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest)
     {
         try
         {
@@ -115,7 +133,7 @@ internal static partial class ServeCommand
                 Listen = listen,
                 Store = store,
                 Time = time,
-                ConfigureServices = s => s.AddSingleton(pipeline),
+                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest),
             });
         }
         catch (ArgumentException e)

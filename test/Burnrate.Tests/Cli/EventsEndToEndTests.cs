@@ -77,7 +77,7 @@ public sealed partial class EventsEndToEndTests : IDisposable
         await AssertProblemAsync(await PostAsync(url, "{not json", "application/json"), HttpStatusCode.BadRequest, "not valid JSON");
         await AssertProblemAsync(await PostAsync(url, """{"type": "workload_stopped", "time": "2025-06-15T12:01:00Z", "workload_id": "skypilot:42"}""", "text/plain"), HttpStatusCode.UnsupportedMediaType, "application/json");
         var huge = "[" + string.Join(",", Enumerable.Repeat("""{"type": "workload_stopped", "time": "2025-06-15T12:01:00Z", "workload_id": "skypilot:42"}""", 12_000)) + "]";
-        Assert.True(Encoding.UTF8.GetByteCount(huge) > EventEndpoints.MaxBodyBytes);
+        Assert.True(Encoding.UTF8.GetByteCount(huge) > IngestEndpoints.MaxEventsBodyBytes);
         await AssertProblemAsync(await PostAsync(url, huge, "application/json"), HttpStatusCode.RequestEntityTooLarge, "smaller batches");
         Assert.Equal("ok\n", await _http.GetStringAsync(url + "/healthz", ct));
 
@@ -152,7 +152,7 @@ public sealed partial class EventsEndToEndTests : IDisposable
 
         var response = await PostAsync(app.Urls.First(), """{"type": "workload_stopped", "time": "2025-06-15T12:01:00Z", "workload_id": "w"}""", "application/json");
 
-        await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "no rating pipeline");
+        await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "no ingest pipeline");
         await app.StopAsync(ct);
     }
 

@@ -368,7 +368,8 @@ public sealed partial class DuckDbCostStore : ICostStore
         ArgumentNullException.ThrowIfNull(workloads);
         if (workloads.Count == 0)
             return;
-        // Last one wins within a batch; DuckDB refuses to replace the same key twice in one statement.
+        // Last one wins within a batch (but the earliest start is kept: a replay after a restart may see a workload later
+        // than it began); DuckDB refuses to update the same key twice in one statement.
         var latest = new Dictionary<string, WorkloadRecord>(StringComparer.Ordinal);
         foreach (var w in workloads)
             latest[w.Workload.Id] = w;
@@ -383,8 +384,12 @@ public sealed partial class DuckDbCostStore : ICostStore
                     var w = record.Workload;
                     using var command = _connection.CreateCommand();
                     command.CommandText = """
-                        INSERT OR REPLACE INTO workloads
+                        INSERT INTO workloads
                         VALUES ($id, $orchestrator, $name, $user, $team, $project, $model, $labels, $started, $ended, $estimate)
+                        ON CONFLICT (id) DO UPDATE SET
+                            orchestrator = excluded.orchestrator, name = excluded.name, user_name = excluded.user_name,
+                            team = excluded.team, project = excluded.project, model = excluded.model, labels = excluded.labels,
+                            started = least(workloads.started, excluded.started), ended = excluded.ended, estimate_per_hour = excluded.estimate_per_hour
                         """;
                     command.Parameters.Add(new DuckDBParameter("id", w.Id));
                     command.Parameters.Add(new DuckDBParameter("orchestrator", w.Orchestrator));

@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Text;
+using Burnrate.Ingest;
+using Burnrate.Telemetry.Mapping;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Burnrate.Server;
+
+/// <summary>
+/// <c>GET /metrics</c>: Burnrate's own health in the Prometheus text exposition format (version 0.0.4): what the receivers
+/// took and refused, what the mapper ignored and why, the queue, the write-ahead log and how far rating has got. Every
+/// series is listed in docs/ingest.md.
+/// </summary>
+public static class SelfMetricsEndpoints
+{
+    /// <summary>Maps <c>GET /metrics</c>.</summary>
+    public static IEndpointRouteBuilder MapSelfMetrics(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/metrics", (HttpContext context) =>
+        {
+            var ingest = context.RequestServices.GetService<IngestPipeline>();
+            var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+            return Results.Text(Render(ingest, time.GetUtcNow()), "text/plain; version=0.0.4; charset=utf-8");
+        });
+        return app;
+    }
+
+    /// <summary>The exposition page for <paramref name="ingest"/> (an empty page when the server does not ingest).</summary>
+    public static string Render(IngestPipeline? ingest, DateTimeOffset now)
+    {
+        var page = new StringBuilder();
+        if (ingest is null)
+            return page.ToString();
+        var kinds = Enum.GetValues<IngestKind>();
+        var stats = ingest.Stats;
+
+        Family(page, "burnrate_ingest_requests_total", "counter", "Inputs acknowledged, by receiver.");
+        foreach (var kind in kinds)
+            Line(page, "burnrate_ingest_requests_total", Receiver(kind), stats.Requests(kind));
+        Family(page, "burnrate_ingest_samples_total", "counter", "Metric samples acknowledged, by receiver.");
+        foreach (var kind in kinds)
+            Line(page, "burnrate_ingest_samples_total", Receiver(kind), stats.Samples(kind));
+        Family(page, "burnrate_ingest_events_total", "counter", "Lifecycle events acknowledged.");
+        Line(page, "burnrate_ingest_events_total", Receiver(IngestKind.Events), stats.Events(IngestKind.Events));
+        Family(page, "burnrate_ingest_rejected_total", "counter", "Inputs refused: invalid (400, 413, 415) or busy (503).");
+        foreach (var kind in kinds)
+        {
+            Line(page, "burnrate_ingest_rejected_total", Receiver(kind) + ",reason=\"invalid\"", stats.InvalidRejections(kind));
+            Line(page, "burnrate_ingest_rejected_total", Receiver(kind) + ",reason=\"busy\"", stats.BusyRejections(kind));
+        }
+        Family(page, "burnrate_ingest_apply_failures_total", "counter", "Accepted inputs whose mapping or rating failed (logged).");
+        Line(page, "burnrate_ingest_apply_failures_total", null, stats.ApplyFailures);
+        Family(page, "burnrate_ingest_replayed_total", "counter", "Inputs replayed from the write-ahead log at start.");
+        Line(page, "burnrate_ingest_replayed_total", null, stats.Replayed);
+
+        var mapper = ingest.MapperStats;
+        Family(page, "burnrate_mapper_samples_used_total", "counter", "Samples that changed the inventory or produced an event.");
+        Line(page, "burnrate_mapper_samples_used_total", null, mapper.Used);
+        Family(page, "burnrate_mapper_samples_ignored_total", "counter", "Samples the mapper did not use, by reason.");
+        foreach (var reason in Enum.GetValues<SampleIgnoreReason>())
+            Line(page, "burnrate_mapper_samples_ignored_total", $"reason=\"{Snake(reason.ToString())}\"", mapper.Ignored(reason));
+
+        Family(page, "burnrate_ingest_queue_items", "gauge", "Samples and events accepted and not yet applied.");
+        Line(page, "burnrate_ingest_queue_items", null, ingest.QueuedItems);
+        Family(page, "burnrate_ingest_queue_capacity_items", "gauge", "Queue bound; above it receivers answer 503.");
+        Line(page, "burnrate_ingest_queue_capacity_items", null, ingest.QueueCapacity);
+        if (ingest.Wal is { } wal)
+        {
+            Family(page, "burnrate_wal_bytes", "gauge", "Bytes in the write-ahead log.");
+            Line(page, "burnrate_wal_bytes", null, wal.Bytes);
+            Family(page, "burnrate_wal_segments", "gauge", "Segment files in the write-ahead log.");
+            Line(page, "burnrate_wal_segments", null, wal.SegmentCount);
+        }
+        var cost = ingest.Cost;
+        Family(page, "burnrate_ledger_rows_written_total", "counter", "Ledger rows written since start.");
+        Line(page, "burnrate_ledger_rows_written_total", null, cost.LineCount);
+        Family(page, "burnrate_ledger_pending_rows", "gauge", "Rated rows waiting for the store after a failed write.");
+        Line(page, "burnrate_ledger_pending_rows", null, cost.PendingRows);
+        if (cost.RatedThrough is { } through)
+        {
+            Family(page, "burnrate_rating_lag_seconds", "gauge", "Now minus the end of the last minute rated.");
+            page.Append("burnrate_rating_lag_seconds ").Append((now - through).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+        }
+        return page.ToString();
+    }
+
+    private static string Receiver(IngestKind kind) => kind switch
+    {
+        IngestKind.RemoteWrite => "receiver=\"remote_write\"",
+        IngestKind.OtlpProtobuf => "receiver=\"otlp\",encoding=\"protobuf\"",
+        IngestKind.OtlpJson => "receiver=\"otlp\",encoding=\"json\"",
+        IngestKind.Exposition => "receiver=\"scrape\"",
+        IngestKind.Events => "receiver=\"events\"",
+        _ => "receiver=\"unknown\"",
+    };
+
+    private static void Family(StringBuilder page, string name, string type, string help) =>
+        page.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+
+    private static void Line(StringBuilder page, string name, string? labels, long value)
+    {
+        page.Append(name);
+        if (labels is not null)
+            page.Append('{').Append(labels).Append('}');
+        page.Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    private static string Snake(string pascal)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < pascal.Length; i++)
+        {
+            if (char.IsUpper(pascal[i]) && i > 0)
+                text.Append('_');
+            text.Append(char.ToLowerInvariant(pascal[i]));
+        }
+        return text.ToString();
+    }
+}
