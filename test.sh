@@ -4,16 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests start as real peers on loopback. None yet: the integration peers (Prometheus,
-# Alertmanager, ClickHouse, Slurm, Chromium) arrive with the issues that need them, and are added here.
-packages=()
+# Debian packages the tests start as real peers on loopback: Prometheus scrapes exposition fixtures and remote-writes
+# to burnrate serve. The later peers (Alertmanager, ClickHouse, Slurm, Chromium) are added here with their issues.
+packages=(prometheus)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if ! command -v dotnet >/dev/null 2>&1; then

@@ -1,8 +1,8 @@
 using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Rating;
-using Burnrate.Telemetry;
 using Burnrate.Simulation;
+using Burnrate.Telemetry;
 
 namespace Burnrate.Demo;
 

@@ -172,7 +172,7 @@ public sealed class RatingEngine
         var segmentLines = new List<SegmentLine>();
         foreach (var node in _nodes.Values)
         {
-            if (!node.IsAliveAt(at))
+            if (!node.IsLiveAt(at, _options.Staleness))
                 continue;
             segmentLines.Clear();
             var source = PriceSegment(node, at, segmentLines);
@@ -199,6 +199,10 @@ public sealed class RatingEngine
             node = new NodeState(spec, AttributeOwner(spec));
             _nodes.Add(spec.Id, node);
         }
+        else
+        {
+            node.Learn(spec);
+        }
         node.Start(time, spec.Capacity, exact, _options.Staleness);
     }
 
@@ -206,6 +210,7 @@ public sealed class RatingEngine
     {
         if (_nodes.TryGetValue(spec.Id, out var node))
         {
+            node.Learn(spec);
             node.Heartbeat(time, _options.Staleness);
             return;
         }

@@ -1,12 +1,12 @@
 using System.CommandLine;
 using Burnrate.Configuration;
-using Burnrate.Ingest;
-using Burnrate.Telemetry.Mapping;
 using Burnrate.Demo;
+using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Simulation;
+using Burnrate.Telemetry.Mapping;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Spectre.Console.Rendering;

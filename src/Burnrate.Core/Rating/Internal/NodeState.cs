@@ -34,11 +34,34 @@ internal sealed class NodeState
         Utilization = new double[Gpus.Length];
     }
 
-    public NodeSpec Spec { get; }
+    public NodeSpec Spec { get; private set; }
     /// <summary>Who pays the node's idle part (derived from the node's labels).</summary>
     public WorkloadInfo Owner { get; }
-    public List<Allocation>[] Gpus { get; }
-    public double[] Utilization { get; }
+    public List<Allocation>[] Gpus { get; private set; }
+    public double[] Utilization { get; private set; }
+
+    /// <summary>
+    /// Takes what a later description of the node adds: more GPUs than first known (telemetry often names a node before
+    /// its GPU count arrives — remote write shards series across requests) and a GPU model where none was known. The
+    /// price key (provider, region, instance type) stays as first described.
+    /// </summary>
+    public void Learn(NodeSpec later)
+    {
+        if (later.GpuCount > Gpus.Length)
+        {
+            var gpus = new List<Allocation>[later.GpuCount];
+            Array.Copy(Gpus, gpus, Gpus.Length);
+            for (var i = Gpus.Length; i < gpus.Length; i++)
+                gpus[i] = [];
+            var utilization = new double[gpus.Length];
+            Array.Copy(Utilization, utilization, Utilization.Length);
+            Gpus = gpus;
+            Utilization = utilization;
+            Spec = Spec with { GpuCount = later.GpuCount };
+        }
+        if (Spec.GpuModel.Length == 0 && later.GpuModel.Length > 0)
+            Spec = Spec with { GpuModel = later.GpuModel };
+    }
 
     /// <summary>
     /// A start. An exact start (an orchestrator's or the cloud's lifecycle event) takes over a life inferred from
@@ -198,6 +221,20 @@ internal sealed class NodeState
                 return true;
         }
         return false;
+    }
+
+    /// <summary>
+    /// Whether the node is burning at <paramref name="t"/> as far as anyone can tell now: alive, or known only from
+    /// samples whose last one is within <paramref name="staleness"/> of <paramref name="t"/> (the next scrape is due).
+    /// </summary>
+    public bool IsLiveAt(DateTimeOffset t, TimeSpan staleness)
+    {
+        if (IsAliveAt(t))
+            return true;
+        if (_alive.Count == 0)
+            return false;
+        var last = _alive[^1];
+        return !last.Exact && last.To is { } to && last.From <= t && t >= to && t - to <= staleness;
     }
 
     /// <summary>The alive parts of [<paramref name="start"/>, <paramref name="end"/>).</summary>
