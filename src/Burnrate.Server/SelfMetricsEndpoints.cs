@@ -34,7 +34,7 @@ public static class SelfMetricsEndpoints
         var page = new StringBuilder();
         if (ingest is null)
             return page.ToString();
-        var kinds = Enum.GetValues<IngestKind>();
+        var kinds = Enum.GetValues<IngestKind>().Where(k => k != IngestKind.RatingMark).ToArray();
         var stats = ingest.Stats;
 
         Family(page, "burnrate_ingest_requests_total", "counter", "Inputs acknowledged, by receiver.");

@@ -53,6 +53,8 @@ public static class IngestDecoder
                 return IngestPayload.OfSamples(WithTargetLabels(page.Samples, job, instance));
             case IngestKind.Events:
                 return IngestPayload.OfEvents(OrderByTime(EventsDecoder.Decode(body)));
+            case IngestKind.RatingMark:
+                return IngestPayload.OfEvents([]);
             default:
                 throw new InvalidTelemetryException(string.Create(CultureInfo.InvariantCulture, $"unknown ingest record kind {(byte)record.Kind}"));
         }

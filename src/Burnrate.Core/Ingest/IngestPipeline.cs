@@ -22,11 +22,12 @@ public sealed partial class IngestPipeline : IDisposable
     private readonly WriteAheadLog? _wal;
     private readonly IngestOptions _options;
     private readonly ILogger _logger;
-    private readonly Channel<IngestPayload> _queue = Channel.CreateUnbounded<IngestPayload>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<QueueItem> _queue = Channel.CreateUnbounded<QueueItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Lock _acceptLock = new();
     private readonly SemaphoreSlim _rating = new(1, 1);
     private long _queued;
     private long _inFlight;
+    private int _running;
     private DateTimeOffset? _checkpoint;
     private DateTimeOffset _lastCompaction = DateTimeOffset.MinValue;
 
@@ -84,7 +85,7 @@ public sealed partial class IngestPipeline : IDisposable
             _wal?.Append(record);
             Interlocked.Add(ref _queued, count);
             Interlocked.Increment(ref _inFlight);
-            _queue.Writer.TryWrite(payload);
+            _queue.Writer.TryWrite(new QueueItem(payload, null, null));
         }
         Stats.Accepted(record.Kind, payload.Samples.Count, payload.Events.Count);
         return true;
@@ -96,20 +97,26 @@ public sealed partial class IngestPipeline : IDisposable
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _running, 1) == 1)
+            throw new InvalidOperationException("the ingest reader is already running");
         var reader = _queue.Reader;
         try
         {
             while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var payload))
-                    ApplyQueued(payload);
+                while (reader.TryRead(out var item))
+                    Process(item);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
-        while (reader.TryRead(out var rest))
-            ApplyQueued(rest);
+        finally
+        {
+            while (reader.TryRead(out var rest))
+                Process(rest);
+            Volatile.Write(ref _running, 0);
+        }
     }
 
     /// <summary>
@@ -119,9 +126,9 @@ public sealed partial class IngestPipeline : IDisposable
     public int ApplyQueued()
     {
         var applied = 0;
-        while (_queue.Reader.TryRead(out var payload))
+        while (_queue.Reader.TryRead(out var item))
         {
-            ApplyQueued(payload);
+            Process(item);
             applied++;
         }
         return applied;
@@ -148,9 +155,10 @@ public sealed partial class IngestPipeline : IDisposable
 
     /// <summary>
     /// Replays the write-ahead log into a fresh pipeline before serving: each kept input is decoded and applied in order,
-    /// rating minutes as they closed then (by the time each input was received); minutes before the checkpoint are
-    /// rated only to rebuild state, the later ones are written again (the store replaces a minute whole, so a minute
-    /// that partly landed before the crash is not doubled). Returns the number of inputs replayed.
+    /// and minutes are rated at exactly the points the reader rated them before (the log's rating marks), so an input
+    /// late for its minute lands where it landed before. Minutes before the checkpoint are rated only to rebuild state;
+    /// the later ones are written again (the store replaces a minute whole, so a minute that partly landed before the
+    /// crash is not doubled). Then rates what is closed at <paramref name="now"/>. Returns the number of inputs replayed.
     /// </summary>
     public async Task<int> ReplayAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
@@ -165,7 +173,11 @@ public sealed partial class IngestPipeline : IDisposable
             foreach (var record in _wal.ReadAll())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                await _cost.RateClosedMinutesAsync(record.ReceivedAt, cancellationToken).ConfigureAwait(false);
+                if (record.Kind == IngestKind.RatingMark)
+                {
+                    _cost.RateClosed(record.ReceivedAt);
+                    continue;
+                }
                 IngestPayload payload;
                 try
                 {
@@ -180,7 +192,7 @@ public sealed partial class IngestPipeline : IDisposable
                 Apply(payload);
                 replayed++;
             }
-            await _cost.RateClosedMinutesAsync(now, cancellationToken).ConfigureAwait(false);
+            await RateAsync(now, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -192,23 +204,44 @@ public sealed partial class IngestPipeline : IDisposable
     }
 
     /// <summary>
-    /// Rates and stores the minutes closed at <paramref name="now"/>, then records the checkpoint and, at most once a
-    /// minute, frees log segments older than the retention before it. A store failure propagates; the rows are kept.
+    /// Rates the minutes closed at <paramref name="now"/> at this point of the input (a rating mark goes into the log,
+    /// and the reader rates when it reaches it), writes them to the store, records the checkpoint and, at most once a
+    /// minute, frees log segments older than the retention before it. A store failure propagates; the rows are kept
+    /// and written by the next call.
     /// </summary>
     public async Task RateAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         await _rating.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _cost.RateClosedMinutesAsync(now, cancellationToken).ConfigureAwait(false);
-            if (_wal is null || _cost.RatedThrough is not { } through || through == _checkpoint || _cost.PendingRows > 0)
+            var mark = new IngestRecord(IngestKind.RatingMark, now, "", ReadOnlyMemory<byte>.Empty);
+            if (Volatile.Read(ref _running) == 1)
+            {
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                lock (_acceptLock)
+                {
+                    _wal?.Append(mark);
+                    Interlocked.Increment(ref _inFlight);
+                    _queue.Writer.TryWrite(new QueueItem(default, now, done));
+                }
+                await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                lock (_acceptLock)
+                    _wal?.Append(mark);
+                ApplyQueued();
+                _cost.RateClosed(now);
+            }
+            var through = await _cost.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (_wal is null || through is null || through == _checkpoint)
                 return;
-            _wal.WriteCheckpoint(through);
+            _wal.WriteCheckpoint(through.Value);
             _checkpoint = through;
             if (now - _lastCompaction < TimeSpan.FromMinutes(1))
                 return;
             _lastCompaction = now;
-            var freed = _wal.Compact(through - _options.WalRetention, KeepOnCompaction);
+            var freed = _wal.Compact(through.Value - _options.WalRetention, KeepOnCompaction);
             if (freed > 0)
                 LogCompacted(_logger, freed, _wal.Bytes);
         }
@@ -234,8 +267,28 @@ public sealed partial class IngestPipeline : IDisposable
         }
     }
 
-    private void ApplyQueued(IngestPayload payload)
+    private void Process(QueueItem item)
     {
+        if (item.RateAt is { } now)
+        {
+            try
+            {
+                _cost.RateClosed(now);
+                item.Done?.TrySetResult();
+            }
+#pragma warning disable CA1031 // Handed to the caller of RateAsync, which logs it.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                item.Done?.TrySetException(e);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+            return;
+        }
+        var payload = item.Payload;
         try
         {
             Apply(payload);
@@ -265,6 +318,9 @@ public sealed partial class IngestPipeline : IDisposable
         if (payload.Events.Count > 0)
             _cost.Apply(payload.Events);
     }
+
+    /// <summary>An input to apply, or (with <see cref="RateAt"/>) the point to rate at.</summary>
+    private readonly record struct QueueItem(IngestPayload Payload, DateTimeOffset? RateAt, TaskCompletionSource? Done);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "wal: replayed {Records} inputs ({Failed} failed to decode); checkpoint {Checkpoint:O}, now rated through {RatedThrough:O}")]
     private static partial void LogReplayed(ILogger logger, int records, int failed, DateTimeOffset? checkpoint, DateTimeOffset? ratedThrough);

@@ -17,6 +17,13 @@ public enum IngestKind : byte
 
     /// <summary>A <c>POST /api/v1/events</c> JSON body.</summary>
     Events = 5,
+
+    /// <summary>
+    /// Not an input: the point between inputs where the reader rated the minutes closed at
+    /// <see cref="IngestRecord.ReceivedAt"/> (empty body). Replay rates at exactly these points, so an input late for its
+    /// minute lands in the same minute as it did before the crash.
+    /// </summary>
+    RatingMark = 6,
 }
 
 /// <summary>

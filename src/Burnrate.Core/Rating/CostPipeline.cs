@@ -112,66 +112,100 @@ public sealed partial class CostPipeline : IDisposable
     /// </summary>
     public async Task<int> RateClosedMinutesAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        await _rating.WaitAsync(cancellationToken);
-        try
+        var minutes = RateClosed(now);
+        await FlushAsync(cancellationToken);
+        return minutes;
+    }
+
+    /// <summary>
+    /// Rates every minute that is closed at <paramref name="now"/> and keeps its rows for <see cref="FlushAsync"/>;
+    /// returns how many minutes were rated. Synchronous, so the ingest reader can rate at an exact point between the
+    /// inputs it applies (the same point on replay).
+    /// </summary>
+    public int RateClosed(DateTimeOffset now)
+    {
+        var minutes = 0;
+        var rows = 0;
+        lock (_lock)
         {
-            var lines = new List<CostLine>();
-            var work = new List<WorkMinute>();
-            List<WorkloadRecord> workloads;
-            var minutes = 0;
-            lock (_lock)
+            while (_nextMinute is { } minute && minute.AddMinutes(1) + _grace <= now)
             {
-                while (_nextMinute is { } minute && minute.AddMinutes(1) + _grace <= now)
+                var rated = _engine.RateMinute(minute);
+                _nextMinute = minute.AddMinutes(1);
+                minutes++;
+                if (minute.Minute == 59)
+                    ForgetEndedWorkloads();
+                if (DiscardBefore is { } discard && minute < discard)
+                    continue;
+                foreach (var line in rated.Lines)
                 {
-                    var rated = _engine.RateMinute(minute);
-                    if (DiscardBefore is not { } discard || minute >= discard)
-                    {
-                        lines.AddRange(rated.Lines);
-                        work.AddRange(rated.Work);
-                    }
-                    _nextMinute = minute.AddMinutes(1);
-                    minutes++;
-                    if (minute.Minute == 59)
-                        ForgetEndedWorkloads();
-                }
-                foreach (var line in lines)
-                {
+                    _unwrittenLines.Add(line);
+                    rows++;
                     if (line.Cost.Nanos == 0)
                         continue;
                     _totalsByWorkload[line.WorkloadId] = _totalsByWorkload.GetValueOrDefault(line.WorkloadId) + line.Cost.Nanos;
                     _totalsByProvider[line.Provider] = _totalsByProvider.GetValueOrDefault(line.Provider) + line.Cost.Nanos;
                     _totalNanos += line.Cost.Nanos;
                 }
-                workloads = _dirtyWorkloads.Count == 0
-                    ? []
-                    : [.. _engine.Workloads.Where(w => _dirtyWorkloads.Contains(w.Info.Id)).Select(w => new WorkloadRecord(w.Info, w.Started, w.Stopped, w.EstimatePerHour))];
+                _unwrittenWork.AddRange(rated.Work);
+            }
+            if (_dirtyWorkloads.Count > 0)
+            {
+                _unwrittenWorkloads.AddRange(_engine.Workloads.Where(w => _dirtyWorkloads.Contains(w.Info.Id)).Select(w => new WorkloadRecord(w.Info, w.Started, w.Stopped, w.EstimatePerHour)));
                 _dirtyWorkloads.Clear();
             }
-            _unwrittenWorkloads.AddRange(workloads);
-            _unwrittenLines.AddRange(lines);
-            _unwrittenWork.AddRange(work);
             Volatile.Write(ref _pendingRows, _unwrittenLines.Count);
-            // Each write replaces by key, so retrying a batch that partly landed never doubles anything.
-            if (_unwrittenWorkloads.Count > 0)
+        }
+        if (minutes > 0)
+            LogRated(_logger, minutes, rows);
+        return minutes;
+    }
+
+    /// <summary>
+    /// Writes the rows rated so far to the store and returns the end of the last minute the ledger now holds (null when
+    /// nothing was ever rated). When the store fails, the exception propagates and the rows stay for the next call; each
+    /// write replaces by key, so retrying a batch that partly landed never doubles anything.
+    /// </summary>
+    public async Task<DateTimeOffset?> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        await _rating.WaitAsync(cancellationToken);
+        try
+        {
+            CostLine[] lines;
+            WorkMinute[] work;
+            WorkloadRecord[] workloads;
+            DateTimeOffset? through;
+            lock (_lock)
             {
-                await _store.UpsertWorkloadsAsync([.. _unwrittenWorkloads], cancellationToken);
-                _unwrittenWorkloads.Clear();
+                lines = [.. _unwrittenLines];
+                work = [.. _unwrittenWork];
+                workloads = [.. _unwrittenWorkloads];
+                through = _engine.RatedThrough;
             }
-            if (_unwrittenLines.Count > 0)
+            // Rating only appends, so what was copied is still the front of each list when it is removed.
+            if (workloads.Length > 0)
             {
-                await _store.WriteAsync([.. _unwrittenLines], cancellationToken);
-                Interlocked.Add(ref _lineCount, _unwrittenLines.Count);
-                _unwrittenLines.Clear();
-                Volatile.Write(ref _pendingRows, 0);
+                await _store.UpsertWorkloadsAsync(workloads, cancellationToken);
+                lock (_lock)
+                    _unwrittenWorkloads.RemoveRange(0, workloads.Length);
             }
-            if (_unwrittenWork.Count > 0)
+            if (lines.Length > 0)
             {
-                await _store.WriteWorkAsync([.. _unwrittenWork], cancellationToken);
-                _unwrittenWork.Clear();
+                await _store.WriteAsync(lines, cancellationToken);
+                Interlocked.Add(ref _lineCount, lines.Length);
+                lock (_lock)
+                {
+                    _unwrittenLines.RemoveRange(0, lines.Length);
+                    Volatile.Write(ref _pendingRows, _unwrittenLines.Count);
+                }
             }
-            if (minutes > 0)
-                LogRated(_logger, minutes, lines.Count);
-            return minutes;
+            if (work.Length > 0)
+            {
+                await _store.WriteWorkAsync(work, cancellationToken);
+                lock (_lock)
+                    _unwrittenWork.RemoveRange(0, work.Length);
+            }
+            return through;
         }
         finally
         {
