@@ -164,7 +164,11 @@ public sealed class RatingEngine
         return new RatedMinute(minute, lines, work);
     }
 
-    /// <summary>The rates in force at <paramref name="at"/> per line: what every running thing costs right now.</summary>
+    /// <summary>
+    /// The rates in force at <paramref name="at"/> per line: what every running thing costs right now. A node known only
+    /// from samples counts as running until <see cref="RatingOptions.Staleness"/> after its last sample, since "now" is
+    /// always after the last sample received.
+    /// </summary>
     public IReadOnlyList<BurnLine> CurrentBurn(DateTimeOffset at)
     {
         at = TruncateToSecond(at);
@@ -172,7 +176,7 @@ public sealed class RatingEngine
         var segmentLines = new List<SegmentLine>();
         foreach (var node in _nodes.Values)
         {
-            if (!node.IsLiveAt(at, _options.Staleness))
+            if (!node.IsRunningAt(at, _options.Staleness))
                 continue;
             segmentLines.Clear();
             var source = PriceSegment(node, at, segmentLines);

@@ -332,6 +332,41 @@ public sealed class RatingEngineTests
     }
 
     [Fact]
+    public void Current_burn_counts_a_node_known_from_samples_as_running_until_the_staleness_window_after_its_last_sample()
+    {
+        // Live burn is asked for "now", which is always after the last sample in: a sampled node burns from its first
+        // sample until rating.staleness (5 min by default) after its last one, then stops burning.
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 72m, 7.2m, 8));
+        var node = Some.Node("i-1", "p4d.24xlarge", 8);
+        var nodeRate = HourlyRate.FromDollarsPerHour(72m).NanosPerHour;
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0), node));
+
+        Assert.Empty(_engine.CurrentBurn(Some.At(11, 59, 59)));
+        Assert.Equal(nodeRate, _engine.CurrentBurn(Some.At(12, 0)).Sum(b => b.Rate.NanosPerHour)); // one sample so far
+        Assert.Equal(nodeRate, _engine.CurrentBurn(Some.At(12, 0, 14)).Sum(b => b.Rate.NanosPerHour));
+
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0, 15), node));
+        Assert.Equal(nodeRate, _engine.CurrentBurn(Some.At(12, 0, 10)).Sum(b => b.Rate.NanosPerHour));
+        Assert.Equal(nodeRate, _engine.CurrentBurn(Some.At(12, 5, 15)).Sum(b => b.Rate.NanosPerHour));
+        Assert.Empty(_engine.CurrentBurn(Some.At(12, 5, 16)));
+
+        // The ledger still bills only up to the last sample: 15 s of $72/h.
+        Assert.Equal(Money.FromDollars(0.30m), Sum(_engine.RateMinute(Some.At(12, 0)).Lines));
+    }
+
+    [Fact]
+    public void Current_burn_of_a_sampled_node_ends_at_its_exact_stop()
+    {
+        _book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 72m, 7.2m, 8));
+        var node = Some.Node("i-1", "p4d.24xlarge", 8);
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0), node));
+        _engine.Apply(new NodeHeartbeat(Some.At(12, 0, 15), node));
+        _engine.Apply(new NodeStopped(Some.At(12, 0, 30), "i-1"));
+
+        Assert.Empty(_engine.CurrentBurn(Some.At(12, 0, 31)));
+    }
+
+    [Fact]
     public void Minutes_must_be_rated_in_order()
     {
         _engine.RateMinute(Some.At(12, 1));

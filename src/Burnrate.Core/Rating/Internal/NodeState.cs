@@ -224,17 +224,19 @@ internal sealed class NodeState
     }
 
     /// <summary>
-    /// Whether the node is burning at <paramref name="t"/> as far as anyone can tell now: alive, or known only from
-    /// samples whose last one is within <paramref name="staleness"/> of <paramref name="t"/> (the next scrape is due).
+    /// Whether the node is running at <paramref name="t"/> as far as is known at <paramref name="t"/>: alive then, or
+    /// known only from samples and its last sample at most <paramref name="staleness"/> before <paramref name="t"/>
+    /// (the next sample is presumed on its way, as a gap that short counts as alive). For what burns right now; a
+    /// closed minute is rated by <see cref="AliveWithin"/>, up to the last sample only.
     /// </summary>
-    public bool IsLiveAt(DateTimeOffset t, TimeSpan staleness)
+    public bool IsRunningAt(DateTimeOffset t, TimeSpan staleness)
     {
         if (IsAliveAt(t))
             return true;
         if (_alive.Count == 0)
             return false;
-        var last = _alive[^1];
-        return !last.Exact && last.To is { } to && last.From <= t && t >= to && t - to <= staleness;
+        var (from, to, exact) = _alive[^1];
+        return !exact && to is { } last && from <= t && last <= t && t - last <= staleness;
     }
 
     /// <summary>The alive parts of [<paramref name="start"/>, <paramref name="end"/>).</summary>
