@@ -287,16 +287,40 @@ public sealed class OtlpMetricsDecoderTests
     }
 
     [Theory]
-    [InlineData("{\"resourceMetrics\":[", "json: cannot decode")]
-    [InlineData("not json", "json: cannot decode")]
-    [InlineData("{\"resourceMetrics\":{}}", "json: cannot decode")]
-    [InlineData("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"up\",\"gauge\":{\"dataPoints\":[{\"timeUnixNano\":\"soon\"}]}}]}]}]}", "json: cannot decode")]
-    public void Malformed_json_is_rejected_with_the_parsers_reason(string json, string expectedStart)
+    [InlineData("{\"resourceMetrics\":[", "json: not valid JSON at line 1, column 21: ")]
+    [InlineData("not json", "json: not valid JSON at line 1, column 2: ")]
+    [InlineData("{\"resourceMetrics\": [\n  {\"scopeMetrics\": []},\n  {\"scopeMetrics\": [}\n]}", "json: not valid JSON at line 3, column 21: ")]
+    [InlineData("", "json: not valid JSON at line 1, column 1: ")]
+    public void Json_that_does_not_parse_is_rejected_with_the_line_and_column(string json, string expectedStart)
     {
         var ex = Assert.Throws<InvalidTelemetryException>(() => OtlpMetricsDecoder.DecodeJson(Encoding.UTF8.GetBytes(json)));
 
         Assert.StartsWith(expectedStart, ex.Message, StringComparison.Ordinal);
-        Assert.True(ex.Message.Length > expectedStart.Length + 60, ex.Message);
+        Assert.True(ex.Message.Length > expectedStart.Length + 20, ex.Message); // and the JSON reader's reason
+        Assert.DoesNotContain("LineNumber", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"resourceMetrics": {}}""", "at resourceMetrics: ")]
+    [InlineData("""[]""", "at the top level: ")]
+    [InlineData("""{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up", "gauge": {"dataPoints": [{"timeUnixNano": "soon"}]}}]}]}]}""",
+        "at resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0].timeUnixNano (metric \"up\"): ")]
+    [InlineData("""{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up", "gauge": {"dataPoints": []}}, {"name": "down", "gauge": []}]}]}]}""",
+        "at resourceMetrics[0].scopeMetrics[0].metrics[1].gauge (metric \"down\"): ")]
+    [InlineData("""{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up"}, {"sum": {"dataPoints": [{"asInt": "1", "timeUnixNano": 1e3}, {"asInt": "eight"}]}}]}]}]}""",
+        "at resourceMetrics[0].scopeMetrics[0].metrics[1].sum.dataPoints[1].asInt: ")]
+    [InlineData("""{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "h", "histogram": {"dataPoints": [{"bucketCounts": ["1", "2", null]}]}}]}]}]}""",
+        "at resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[0].bucketCounts[2] (metric \"h\"): ")]
+    [InlineData("""{"resourceMetrics": [{"resource": {"attributes": [{"key": "k8s.pod.name", "value": {"stringValue": 7}}]}}]}""",
+        "at resourceMetrics[0].resource.attributes[0].value.stringValue: ")]
+    [InlineData("""{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up", "gauge": {"dataPoints": [{"asDouble": 1, "asInt": "1"}]}}]}]}]}""",
+        "at resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0].asInt (metric \"up\"): ")]
+    public void Json_with_a_value_the_parser_refuses_is_rejected_with_its_path(string json, string expectedWhere)
+    {
+        var ex = Assert.Throws<InvalidTelemetryException>(() => OtlpMetricsDecoder.DecodeJson(Encoding.UTF8.GetBytes(json)));
+
+        Assert.StartsWith("json: cannot decode opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest " + expectedWhere, ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.Message.Length > 100 + expectedWhere.Length, ex.Message); // and the parser's reason
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
+using Burnrate.Protocols.Otlp.Internal;
 using Burnrate.Protocols.Otlp.Proto;
 using Burnrate.Telemetry;
 using Google.Protobuf;
@@ -69,7 +70,8 @@ public static class OtlpMetricsDecoder
         }
         catch (Exception ex) when (ex is InvalidJsonException or InvalidProtocolBufferException or FormatException or OverflowException)
         {
-            ThrowInvalid($"json: cannot decode {RequestMessageName}: {ex.Message}", ex);
+            // The parser's own messages name no position or field; the locator parses the refused body again to say where.
+            ThrowInvalid(OtlpJsonErrorLocator.Describe(utf8Json, s_jsonParser, RequestMessageName, ex.Message), ex);
             return null;
         }
         return Decode(request);
