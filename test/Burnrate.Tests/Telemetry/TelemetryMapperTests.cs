@@ -140,7 +140,7 @@ public sealed class TelemetryMapperTests
         var mapper = new TelemetryMapper();
         var events = mapper.Map(Cluster(s_t0));
 
-        var llama = Single<WorkloadStarted>(events, w => w.Workload.Id == Llama).Workload;
+        var llama = Single<WorkloadStarted>(events, w => w.Workload.Id == Llama && w.Workload.Model.Length == 0).Workload;
         Assert.Equal(("kubernetes", "search", "inference"), (llama.Orchestrator, llama.Team, llama.Labels!["namespace"]));
         Single<WorkloadStarted>(events, w => w.Workload.Id == Trainer && w.Workload.Team == "vision");
         // The exact GPU comes from DCGM's exported_pod label; the MIG request becomes a 3/7 share.
@@ -219,6 +219,21 @@ public sealed class TelemetryMapperTests
 
         Assert.Equal(1_843_502 + 27_453, Single<WorkCounter>(events, c => c.WorkloadId == Llama && c.Metric == "tokens").Total);
         Assert.Equal(1 + 131 + 0, Single<WorkCounter>(events, c => c.WorkloadId == Llama && c.Metric == "requests").Total);
+    }
+
+    [Fact]
+    public void The_serving_pods_workload_learns_its_model_from_vllm_once()
+    {
+        var mapper = new TelemetryMapper();
+        var first = mapper.Map(Cluster(s_t0));
+        var second = mapper.Map(Cluster(s_t0.AddMinutes(1)));
+
+        var announced = first.OfType<WorkloadStarted>().Where(w => w.Workload.Id == Llama).ToList();
+        Assert.Equal(2, announced.Count); // first seen, then with the model its vLLM serves
+        Assert.Equal("", announced[0].Workload.Model);
+        Assert.Equal("meta-llama/Llama-3.1-8B-Instruct", announced[1].Workload.Model);
+        Assert.Equal("search", announced[1].Workload.Team);
+        Assert.DoesNotContain(second.OfType<WorkloadStarted>(), w => w.Workload.Id == Llama);
     }
 
     [Fact]

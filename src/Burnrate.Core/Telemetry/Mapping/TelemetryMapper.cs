@@ -30,6 +30,7 @@ public sealed class TelemetryMapper
     private readonly Dictionary<PodKey, PodState> _pods = [];
     private readonly Dictionary<string, PodKey> _podByIp = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<PodKey>> _workloadPods = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, WorkloadInfo> _workloadInfo = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Workload, string Metric), Dictionary<string, SeriesCounter>> _counters = [];
     private readonly Dictionary<(string Node, string Device), double> _transmitted = [];
     private DateTimeOffset? _ksmTime;
@@ -461,6 +462,7 @@ public sealed class TelemetryMapper
             {
                 members = [];
                 _workloadPods.Add(workload.Id, members);
+                _workloadInfo[workload.Id] = workload;
                 _events.Add(new WorkloadStarted(since, workload));
             }
             members.Add(pod.Key);
@@ -659,6 +661,7 @@ public sealed class TelemetryMapper
             {
                 // The workload's last pod: stopping it releases all its GPUs in the engine.
                 _workloadPods.Remove(workload);
+                _workloadInfo.Remove(workload);
                 _events.Add(new WorkloadStopped(now, workload));
                 continue;
             }
@@ -697,6 +700,13 @@ public sealed class TelemetryMapper
                 ? new SeriesCounter(value, value < previous.Last ? previous.Offset + previous.Last : previous.Offset) // a reset keeps what was counted
                 : new SeriesCounter(value, 0);
             var time = DateTimeOffset.FromUnixTimeMilliseconds(sample.TimestampMs);
+            // vLLM names the model it serves: the workload learns it (once), for cost per token by model.
+            if (sample.Get("model_name") is { Length: > 0 } model && _workloadInfo.TryGetValue(workload, out var info) && info.Model.Length == 0)
+            {
+                info = info with { Model = model };
+                _workloadInfo[workload] = info;
+                _events.Add(new WorkloadStarted(time, info));
+            }
             _touchedCounters[(workload, metric)] = _touchedCounters.TryGetValue((workload, metric), out var t) && t > time ? t : time;
             Stats.Use();
         }
