@@ -314,6 +314,70 @@ public sealed class TelemetryMapperTests
     }
 
     [Fact]
+    public void Burnrate_node_info_makes_a_node_known_with_its_declared_fields_and_free_labels()
+    {
+        const string page = """
+            burnrate_node_info{node="gpu-box-1",provider="AWS",region="us-east-1",zone="us-east-1a",instance_type="p4d.24xlarge",capacity_type="on-demand",gpus="8",gpu_model="NVIDIA A100-SXM4-40GB",cluster="lab",team="research",project="llm",user="ana",rack="r7"} 1
+            """;
+
+        var events = new TelemetryMapper().Map(ScrapeText(page, s_t0, ("instance", "10.0.0.9:9100"), ("job", "agents")));
+
+        var node = Single<NodeHeartbeat>(events, _ => true).Node;
+        Assert.Equal(("gpu-box-1", "aws", "us-east-1", "us-east-1a", "p4d.24xlarge", CapacityType.OnDemand, 8, "NVIDIA A100-SXM4-40GB", "lab"),
+            (node.Id, node.Provider, node.Region, node.Zone, node.InstanceType, node.Capacity, node.GpuCount, node.GpuModel, node.Cluster));
+        // Fields and scrape target labels are not node labels; the rest are, so team/project/user own the idle cost.
+        Assert.Equal(["project=llm", "rack=r7", "team=research", "user=ana"], node.Labels!.Select(l => $"{l.Key}={l.Value}").Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Dcgm_gpus_on_a_burnrate_node_info_node_report_utilization_and_are_the_floor_of_its_gpu_count()
+    {
+        const string page = """
+            burnrate_node_info{node="gpu-box-1",provider="aws",region="us-east-1",instance_type="p4d.24xlarge",capacity_type="spot"} 1
+            DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-a",modelName="NVIDIA A100-SXM4-40GB",Hostname="gpu-box-1"} 87
+            DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-b",modelName="NVIDIA A100-SXM4-40GB",Hostname="gpu-box-1"} 3
+            DCGM_FI_DEV_FB_USED{gpu="1",UUID="GPU-b",modelName="NVIDIA A100-SXM4-40GB",Hostname="gpu-box-1"} 19818
+            """;
+        var mapper = new TelemetryMapper();
+
+        var events = mapper.Map(ScrapeText(page, s_t0));
+
+        var node = Single<NodeHeartbeat>(events, _ => true).Node;
+        Assert.Equal((CapacityType.Spot, 2, "aws"), (node.Capacity, node.GpuCount, node.Provider));
+        Assert.Equal([(0, 0.87), (1, 0.03)], events.OfType<GpuUtilization>().Select(u => (u.GpuIndex, u.Utilization)).Order());
+        Assert.Equal(0, mapper.Stats.Ignored(SampleIgnoreReason.GpuOnUnknownNode));
+    }
+
+    [Fact]
+    public void A_capacity_flip_in_burnrate_node_info_is_a_capacity_change_at_that_samples_time()
+    {
+        const string spot = """burnrate_node_info{node="n1",provider="aws",region="us-east-1",instance_type="p4d.24xlarge",capacity_type="spot",gpus="8"} 1""";
+        var mapper = new TelemetryMapper();
+        mapper.Map(ScrapeText(spot + "\n", s_t0));
+
+        var events = mapper.Map(ScrapeText(spot.Replace("spot", "on-demand", StringComparison.Ordinal) + "\n", s_t0.AddMinutes(1)));
+
+        var change = Single<CapacityChanged>(events, _ => true);
+        Assert.Equal((s_t0.AddMinutes(1), "n1", CapacityType.OnDemand), (change.Time, change.NodeId, change.Capacity));
+        Assert.Equal(CapacityType.OnDemand, Single<NodeHeartbeat>(events, _ => true).Node.Capacity);
+    }
+
+    [Theory]
+    [InlineData("""burnrate_node_info{provider="aws",instance_type="p4d.24xlarge"} 1""", SampleIgnoreReason.MissingLabel)]
+    [InlineData("""burnrate_node_info{node="n1",capacity_type="cheap"} 1""", SampleIgnoreReason.InvalidValue)]
+    [InlineData("""burnrate_node_info{node="n1",gpus="eight"} 1""", SampleIgnoreReason.InvalidValue)]
+    [InlineData("""burnrate_node_info{node="n1",gpus="-1"} 1""", SampleIgnoreReason.InvalidValue)]
+    public void A_burnrate_node_info_without_a_node_or_with_a_bad_field_is_counted_and_makes_no_node(string line, SampleIgnoreReason reason)
+    {
+        var mapper = new TelemetryMapper();
+
+        var events = mapper.Map(ScrapeText(line + "\n", s_t0));
+
+        Assert.Empty(events);
+        Assert.Equal(1, mapper.Stats.Ignored(reason));
+    }
+
+    [Fact]
     public void The_mapped_fixture_cluster_rates_a_minute_of_the_spot_node_at_its_catalog_price()
     {
         var (book, rateCard) = PricingSetup.Load(new BurnrateConfig());

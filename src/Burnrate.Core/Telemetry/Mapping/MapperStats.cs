@@ -11,9 +11,9 @@ public enum SampleIgnoreReason
     InvalidValue,
     /// <summary>A label the rule needs (node, pod, gpu, UUID, resource) is missing or empty.</summary>
     MissingLabel,
-    /// <summary>A GPU whose host matches no node known from <c>kube_node_labels</c> (yet).</summary>
+    /// <summary>A GPU whose host matches no node known from <c>kube_node_labels</c> or <c>burnrate_node_info</c> (yet).</summary>
     GpuOnUnknownNode,
-    /// <summary>A node-level sample for a node not known from <c>kube_node_labels</c> (yet).</summary>
+    /// <summary>A node-level sample for a node not known from <c>kube_node_labels</c> or <c>burnrate_node_info</c> (yet).</summary>
     UnknownNode,
     /// <summary>A work counter whose series maps to no known pod.</summary>
     UnknownWorkload,

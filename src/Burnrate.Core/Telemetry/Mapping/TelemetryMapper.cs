@@ -7,7 +7,8 @@ using Burnrate.Pricing;
 namespace Burnrate.Telemetry.Mapping;
 
 /// <summary>
-/// Turns decoded metric samples (DCGM exporter, kube-state-metrics, node-exporter, vLLM, training progress) into the
+/// Turns decoded metric samples (DCGM exporter, kube-state-metrics, node-exporter, vLLM, training progress, Burnrate's own
+/// <c>burnrate_node_info</c>) into the
 /// rating engine's <see cref="FleetEvent"/>s. Pure: no I/O and no clock, every time comes from a sample. Stateful across
 /// <see cref="Map"/> calls: it remembers nodes, pods, workloads, GPU identities, counter totals and what it already
 /// announced, so each batch yields only what is new. docs/metrics.md lists every metric and label it reads and the rule.
@@ -21,6 +22,11 @@ public sealed class TelemetryMapper
     private const string LabelPrefix = "label_";
     private const string AnnotationPrefix = "annotation_";
     private const string MigResourcePrefix = "nvidia_com_mig_";
+
+    /// <summary>Labels of <c>burnrate_node_info</c> that are fields of the node, not free node labels (scrape target labels included).</summary>
+    private static readonly FrozenSet<string> s_nodeInfoFields = FrozenSet.ToFrozenSet(
+        [MetricSample.NameLabel, "node", "provider", "region", "zone", "instance_type", "capacity_type", "gpus", "gpu_model", "cluster", "job", "instance"],
+        StringComparer.Ordinal);
 
     private readonly TelemetryMapperOptions _options;
     private readonly FrozenDictionary<string, string> _workMetrics;
@@ -139,6 +145,9 @@ public sealed class TelemetryMapper
             case "node_network_transmit_bytes_total":
                 MapTransmit(sample, time);
                 return;
+            case "burnrate_node_info":
+                MapBurnrateNodeInfo(sample, time);
+                return;
         }
         if (_workMetrics.TryGetValue(name, out var metric))
         {
@@ -173,14 +182,19 @@ public sealed class TelemetryMapper
         }
         node.Cluster = sample.Get("cluster") ?? node.Cluster;
         node.LabelsSeen = true;
+        NoteCapacity(node, time);
+        See(node, time);
+        Stats.Use();
+    }
+
+    private void NoteCapacity(NodeState node, DateTimeOffset time)
+    {
         var capacity = node.Capacity();
         if (node.AnnouncedCapacity is { } announced && announced != capacity)
         {
             _events.Add(new CapacityChanged(time, node.Name, capacity));
             node.AnnouncedCapacity = capacity;
         }
-        See(node, time);
-        Stats.Use();
     }
 
     private void MapNodeCapacity(in MetricSample sample, DateTimeOffset time)
@@ -232,6 +246,46 @@ public sealed class TelemetryMapper
         Stats.Use();
     }
 
+    // ---- Burnrate's node convention (burnrate agent, hosts without Kubernetes) ----
+
+    /// <summary>
+    /// <c>burnrate_node_info{node, provider, region, zone, instance_type, capacity_type, gpus, gpu_model, cluster, ...} 1</c>
+    /// makes a node known as <c>kube_node_labels</c> does, with its fields named outright; other labels are free node
+    /// labels (<c>team</c>, <c>project</c>, <c>user</c> own its idle cost).
+    /// </summary>
+    private void MapBurnrateNodeInfo(in MetricSample sample, DateTimeOffset time)
+    {
+        var name = sample.Get("node");
+        if (string.IsNullOrEmpty(name))
+        {
+            Stats.Ignore(SampleIgnoreReason.MissingLabel);
+            return;
+        }
+        var capacity = CapacityType.OnDemand;
+        var gpus = 0;
+        if ((sample.Get("capacity_type") is { Length: > 0 } capacityText && !CapacityTypes.TryParse(capacityText, out capacity))
+            || (sample.Get("gpus") is { Length: > 0 } gpuText && !int.TryParse(gpuText, NumberStyles.None, CultureInfo.InvariantCulture, out gpus)))
+        {
+            Stats.Ignore(SampleIgnoreReason.InvalidValue);
+            return;
+        }
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var label in sample.Labels)
+        {
+            if (!s_nodeInfoFields.Contains(label.Name))
+                labels[label.Name] = label.Value;
+        }
+        var node = Node(name);
+        node.Declared = new DeclaredNode(
+            (sample.Get("provider") ?? "").ToLowerInvariant(), sample.Get("region") ?? "", sample.Get("zone") ?? "",
+            sample.Get("instance_type") ?? "", capacity, gpus, sample.Get("gpu_model") ?? "", labels);
+        node.Cluster = sample.Get("cluster") ?? node.Cluster;
+        node.LabelsSeen = true;
+        NoteCapacity(node, time);
+        See(node, time);
+        Stats.Use();
+    }
+
     private NodeState Node(string name)
     {
         if (!_nodes.TryGetValue(name, out var node))
@@ -250,7 +304,7 @@ public sealed class TelemetryMapper
     }
 
     /// <summary>
-    /// A node known from <c>kube_node_labels</c> by any of: the exporter's host label, Prometheus' <c>node</c> target
+    /// A node known from <c>kube_node_labels</c> or <c>burnrate_node_info</c> by any of: the exporter's host label, Prometheus' <c>node</c> target
     /// label, or the scrape <c>instance</c> (node name or node internal IP, port stripped).
     /// </summary>
     private NodeState? ResolveNode(string? host, string? nodeLabel, string? instance)
@@ -794,6 +848,10 @@ public sealed class TelemetryMapper
 
     private readonly record struct SeriesCounter(double Last, double Offset);
 
+    /// <summary>A node as <c>burnrate_node_info</c> declares it (provider lower-cased; empty where not given).</summary>
+    private sealed record DeclaredNode(string Provider, string Region, string Zone, string InstanceType, CapacityType Capacity,
+        int Gpus, string GpuModel, Dictionary<string, string> Labels);
+
     private sealed class PodState(PodKey key)
     {
         public PodKey Key { get; } = key;
@@ -817,7 +875,10 @@ public sealed class TelemetryMapper
 
         public string Name { get; } = name;
         public Dictionary<string, string> Labels { get; } = new(StringComparer.Ordinal);
+        /// <summary>Known: seen in <c>kube_node_labels</c> or <c>burnrate_node_info</c>.</summary>
         public bool LabelsSeen { get; set; }
+        /// <summary>The fields of the last <c>burnrate_node_info</c>; when set they win over the Kubernetes labels.</summary>
+        public DeclaredNode? Declared { get; set; }
         public string Cluster { get; set; } = "";
         public string ProviderFromId { get; set; } = "";
         public int CapacityGpus { get; set; }
@@ -857,6 +918,8 @@ public sealed class TelemetryMapper
         /// <summary>GFD's <c>nvidia.com/gpu.count</c>, else the advertised capacity over replicas, at least the GPUs DCGM showed.</summary>
         public int PhysicalGpus()
         {
+            if (Declared is { } declared)
+                return Math.Max(declared.Gpus, DcgmGpus);
             var count = int.TryParse(Labels.GetValueOrDefault("nvidia_com_gpu_count"), CultureInfo.InvariantCulture, out var c) && c > 0
                 ? c
                 : CapacityGpus / Replicas();
@@ -865,6 +928,8 @@ public sealed class TelemetryMapper
 
         public CapacityType Capacity()
         {
+            if (Declared is { } declared)
+                return declared.Capacity;
             if (Label("karpenter_sh_capacity_type") is { } karpenter && CapacityTypes.TryParse(karpenter, out var k))
                 return k;
             if (Label("eks_amazonaws_com_capacity_type") is { } eks)
@@ -881,6 +946,11 @@ public sealed class TelemetryMapper
 
         public NodeSpec BuildSpec(string defaultProvider)
         {
+            if (Declared is { } d)
+            {
+                return new NodeSpec(Name, d.Provider.Length > 0 ? d.Provider : defaultProvider, d.Region, d.Zone, d.InstanceType,
+                    d.Capacity, PhysicalGpus(), d.GpuModel, Cluster, Labels: new Dictionary<string, string>(d.Labels, StringComparer.Ordinal));
+            }
             var instanceType = Label("node_kubernetes_io_instance_type") ?? Label("beta_kubernetes_io_instance_type") ?? "";
             return new NodeSpec(
                 Name,
