@@ -39,6 +39,7 @@ public static class BurnrateCli
         root.Subcommands.Add(DemoCommand.Create(services));
         root.Subcommands.Add(ReportCommand.Create(services));
         root.Subcommands.Add(PricesCommand.Create(services));
+        root.Subcommands.Add(AgentCommand.Create(services));
         return root;
     }
 

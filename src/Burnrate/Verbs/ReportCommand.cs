@@ -149,7 +149,7 @@ internal static class ReportCommand
         return CostQueryText.Freeze(filters);
     }
 
-    private static Uri ParseServer(string text) =>
+    internal static Uri ParseServer(string text) =>
         Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
             ? uri
             : throw new CliUsageException($"--server: '{text}' is not an http(s) URL (e.g. http://127.0.0.1:9840)");
