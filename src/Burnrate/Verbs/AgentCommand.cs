@@ -66,7 +66,7 @@ internal static partial class AgentCommand
             Description = "Read and push one round, then exit 0 (for cron and tests); exit 1 when the server rejected it or could not be reached within --interval",
         };
 
-        var command = new Command("agent", "Node agent for hosts without DCGM: every --interval, read nvidia-smi and push the GPUs (as DCGM exporter series) and the node (burnrate_node_info: provider, region, instance type, capacity, labels; so the server prices it) to a Burnrate server by Prometheus remote write 1.0; runs until Ctrl+C (exit 0)")
+        var command = new Command("agent", "Node agent for hosts without DCGM: every --interval, read nvidia-smi and push the GPUs (as DCGM exporter series) and the node (burnrate_node_info: provider, region, instance type, capacity, labels; so the server prices it) to a Burnrate server by Prometheus remote write 1.0; runs until Ctrl+C")
         {
             server, interval, node, provider, region, zone, instanceType, capacity, labels, nvidiaSmi, once,
         };
@@ -87,6 +87,8 @@ internal static partial class AgentCommand
                 ParseLabels(parse.GetValue(labels) ?? []));
             // --once (cron) reports success as its one stdout line; stderr carries only what went wrong.
             var logger = new StderrLogger(services.Error, parse.GetValue(once) ? LogLevel.Warning : LogLevel.Information);
+            if (every > TimeSpan.FromMinutes(1))
+                await services.Error.WriteLineAsync("warning: --interval above 1m: the server rates a minute rating.grace (30 s by default) after it ends, so minutes between rounds may go unbilled").ConfigureAwait(false);
             if (agentNode.InstanceType.Length == 0)
                 await services.Error.WriteLineAsync("warning: no --instance-type: the server will know this node and its GPUs but cannot price them").ConfigureAwait(false);
 
