@@ -199,7 +199,8 @@ public sealed partial class IngestPipeline : IDisposable
             _cost.DiscardBefore = null;
         }
         Stats.Replayed = replayed;
-        LogReplayed(_logger, replayed, failed, _checkpoint, _cost.RatedThrough);
+        if (replayed > 0 || failed > 0 || _checkpoint is not null)
+            LogReplayed(_logger, replayed, failed, _checkpoint, _cost.RatedThrough);
         return replayed;
     }
 

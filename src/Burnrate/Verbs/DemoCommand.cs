@@ -143,6 +143,10 @@ internal static class DemoCommand
             throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message} (another burnrate running? try --listen 127.0.0.1:0)");
         }
         var url = server.Urls.FirstOrDefault() ?? "http://" + listen;
+        // The host handles SIGTERM and SIGINT itself (stopping the application, swallowing the signal): its stopping
+        // token interrupts the demo like Ctrl+C does.
+        using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, server.Lifetime.ApplicationStopping);
+        cancellationToken = running.Token;
 
         console.MarkupLine($"[bold]Burnrate demo[/]: {scenarios.Count} scenario(s), {Durations.Format(virtualSpan)} of fleet time from {epoch:yyyy-MM-dd HH:mm}Z at {speed}× for {Durations.Format(wallDuration)}");
         console.MarkupLine($"Dashboard: [link]{url}/[/] (the web dashboard arrives with the API work; live now: {url}/api/v1/burn, {url}/api/v1/costs?by=team)");

@@ -57,6 +57,10 @@ internal static partial class ServeCommand
             {
                 throw new CliUsageException($"--listen: cannot listen on {parse.GetValue(listen)}: {e.Message}");
             }
+            // The host handles SIGTERM and SIGINT itself (it stops the application and swallows the signal), so its
+            // stopping token ends the loops too: `kill`, systemd and Ctrl+C all stop serve cleanly.
+            using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
+            cancellationToken = running.Token;
             using var stopIngest = new CancellationTokenSource();
             var applying = ingest.RunAsync(stopIngest.Token);
             var targets = config.ToScrapeTargets();

@@ -104,6 +104,14 @@ public sealed partial class CrashRecoveryTests : IDisposable
         }
         Assert.True(network == expected || network == expectedIfLogged,
             $"ledger network cost {network}, expected {expected} (or {expectedIfLogged} with the unanswered request){Log()}");
+
+        // A plain `kill` (SIGTERM, as systemd and Kubernetes stop a process) stops serve cleanly with exit code 0.
+        using (var kill = Process.Start("kill", ["-TERM", _server!.Id.ToString(CultureInfo.InvariantCulture)]))
+            await kill.WaitForExitAsync(ct);
+        using var exited = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        exited.CancelAfter(TimeSpan.FromSeconds(60));
+        await _server.WaitForExitAsync(exited.Token);
+        Assert.True(_server.ExitCode == 0, "serve did not exit 0 on SIGTERM: " + _server.ExitCode + Log());
     }
 
     private async Task<decimal> NetworkCostAsync(string url, DateTimeOffset t0, CancellationToken ct)
