@@ -98,6 +98,10 @@ public sealed class IngestConfigTests
     [InlineData("ingest:\n  wal_retention: forever\n", "ingest.wal_retention: 'forever' is not a duration")]
     [InlineData("ingest:\n  queue_capacity: 0\n", "ingest.queue_capacity must be at least 1, got 0")]
     [InlineData("telemetry:\n  pod_staleness: 2 minutes\n", "telemetry.pod_staleness: '2 minutes' is not a duration")]
+    [InlineData("scrape:\n  jobs:\n    - job: a\n      targets: [\"h:1\"]\n      interval: 0s\n", "scrape.jobs[0].interval must be positive")]
+    [InlineData("scrape:\n  jobs:\n    - job: a\n      targets: [\"h:1\"]\n      timeout: 0s\n", "scrape.jobs[0].timeout must be positive")]
+    [InlineData("scrape:\n  interval: 0s\n  jobs:\n    - job: a\n      targets: [\"h:1\"]\n", "scrape.interval must be positive")]
+    [InlineData("scrape:\n  timeout: 0s\n  jobs:\n    - job: a\n      targets: [\"h:1\"]\n", "scrape.timeout must be positive")]
     public void A_bad_value_is_an_error_naming_its_key(string yaml, string message)
     {
         var e = Assert.Throws<ConfigException>(() => BurnrateConfig.Parse(yaml, "burnrate.yaml"));
