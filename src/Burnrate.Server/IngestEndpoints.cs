@@ -27,8 +27,11 @@ public static class IngestEndpoints
     /// <summary>The largest events body accepted (1 MiB): a hook sends a few events, a backfill splits its batches.</summary>
     public const int MaxEventsBodyBytes = 1 << 20;
 
-    /// <summary>The largest remote write or OTLP body accepted, compressed and uncompressed (32 MiB).</summary>
-    public const int MaxMetricsBodyBytes = 32 << 20;
+    /// <summary>
+    /// The largest remote write or OTLP body accepted by default, compressed and uncompressed (32 MiB); the pipeline's
+    /// <see cref="IngestOptions.MaxMetricsBodyBytes"/> sets it.
+    /// </summary>
+    public const int MaxMetricsBodyBytes = IngestOptions.DefaultMaxMetricsBodyBytes;
 
     /// <summary>The <c>Retry-After</c> seconds sent with a 503.</summary>
     public const int RetryAfterSeconds = 1;
@@ -62,13 +65,14 @@ public static class IngestEndpoints
             return Invalid(ingest, Kind, StatusCodes.Status415UnsupportedMediaType, "Unsupported remote write message", e.Message);
         }
 
-        using var body = await ReadBodyAsync(context, MaxMetricsBodyBytes, cancellationToken).ConfigureAwait(false);
+        var max = ingest.MaxMetricsBodyBytes;
+        using var body = await ReadBodyAsync(context, max, cancellationToken).ConfigureAwait(false);
         if (body.TooLarge)
-            return Invalid(ingest, Kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body is larger than {MaxMetricsBodyBytes} bytes; lower max_samples_per_send");
+            return Invalid(ingest, Kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body is larger than {max} bytes; lower max_samples_per_send");
         RemoteWriteResult decoded;
         try
         {
-            decoded = RemoteWriteDecoder.Decode(body.Span, contentType, MaxMetricsBodyBytes);
+            decoded = RemoteWriteDecoder.Decode(body.Span, contentType, max);
         }
         catch (UnsupportedRemoteWriteTypeException e)
         {
@@ -111,15 +115,16 @@ public static class IngestEndpoints
         if (encoding.Length > 0 && !gzip && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
             return Invalid(ingest, kind, StatusCodes.Status415UnsupportedMediaType, "Unsupported content encoding", $"Content-Encoding must be gzip or absent, got '{encoding}'");
 
-        using var body = await ReadBodyAsync(context, MaxMetricsBodyBytes, cancellationToken).ConfigureAwait(false);
+        var max = ingest.MaxMetricsBodyBytes;
+        using var body = await ReadBodyAsync(context, max, cancellationToken).ConfigureAwait(false);
         if (body.TooLarge)
-            return Invalid(ingest, kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body is larger than {MaxMetricsBodyBytes} bytes; export in smaller batches");
+            return Invalid(ingest, kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body is larger than {max} bytes; export in smaller batches");
         var raw = body.Memory;
         if (gzip)
         {
             try
             {
-                raw = Gunzip(body.Memory, MaxMetricsBodyBytes);
+                raw = Gunzip(body.Memory, max);
             }
             catch (InvalidDataException e)
             {
@@ -127,7 +132,7 @@ public static class IngestEndpoints
             }
             catch (InsufficientMemoryException)
             {
-                return Invalid(ingest, kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body inflates past {MaxMetricsBodyBytes} bytes; export in smaller batches");
+                return Invalid(ingest, kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body inflates past {max} bytes; export in smaller batches");
             }
         }
         OtlpResult decoded;

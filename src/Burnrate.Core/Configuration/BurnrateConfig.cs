@@ -141,8 +141,9 @@ public sealed class BurnrateConfig
     /// <summary>The scrape targets the file describes, one per URL.</summary>
     public IReadOnlyList<ScrapeTarget> ToScrapeTargets()
     {
-        var interval = Durations.Parse(Scrape.Interval, "scrape.interval");
-        var timeout = Durations.Parse(Scrape.Timeout, "scrape.timeout");
+        var interval = Positive(Durations.Parse(Scrape.Interval, "scrape.interval"), "scrape.interval");
+        // A zero timeout would not mean "no timeout": every scrape would fail at once.
+        var timeout = Positive(Durations.Parse(Scrape.Timeout, "scrape.timeout"), "scrape.timeout");
         var targets = new List<ScrapeTarget>();
         for (var i = 0; i < Scrape.Jobs.Count; i++)
         {
@@ -152,10 +153,8 @@ public sealed class BurnrateConfig
                 throw new ArgumentException($"{where}.job is required");
             if (job.Targets.Count == 0)
                 throw new ArgumentException($"{where}.targets is empty: list host:port of each target");
-            var jobInterval = job.Interval is null ? interval : Durations.Parse(job.Interval, where + ".interval");
-            var jobTimeout = job.Timeout is null ? timeout : Durations.Parse(job.Timeout, where + ".timeout");
-            if (jobInterval <= TimeSpan.Zero)
-                throw new ArgumentException($"{where}.interval must be positive");
+            var jobInterval = job.Interval is null ? interval : Positive(Durations.Parse(job.Interval, where + ".interval"), where + ".interval");
+            var jobTimeout = job.Timeout is null ? timeout : Positive(Durations.Parse(job.Timeout, where + ".timeout"), where + ".timeout");
             if (jobTimeout > jobInterval)
                 jobTimeout = jobInterval; // as Prometheus: a scrape never outlives its interval
             foreach (var target in job.Targets)
@@ -168,6 +167,9 @@ public sealed class BurnrateConfig
         }
         return targets;
     }
+
+    private static TimeSpan Positive(TimeSpan duration, string key) =>
+        duration > TimeSpan.Zero ? duration : throw new ArgumentException($"{key} must be positive, got {Durations.Format(duration)}");
 
     /// <summary>The attribution rules the file describes.</summary>
     public AttributionRules ToAttributionRules() =>

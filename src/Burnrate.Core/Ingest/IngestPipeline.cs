@@ -63,6 +63,9 @@ public sealed partial class IngestPipeline : IDisposable
     /// <summary>The most samples and events the queue holds before receivers answer 503.</summary>
     public long QueueCapacity => _options.QueueCapacity;
 
+    /// <summary>The largest remote write or OTLP body the receivers accept, compressed and uncompressed.</summary>
+    public int MaxMetricsBodyBytes => _options.MaxMetricsBodyBytes;
+
     /// <summary>
     /// Keeps an accepted input: appends <paramref name="record"/> to the write-ahead log and queues
     /// <paramref name="payload"/> (what the record decodes to). Returns false, keeping nothing, when the queue is full:
@@ -347,4 +350,13 @@ public sealed class IngestOptions
     /// node, pod and counter state from this much input. Lifecycle events of things still running are kept longer.
     /// </summary>
     public TimeSpan WalRetention { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>The default of <see cref="MaxMetricsBodyBytes"/>: 32 MiB.</summary>
+    public const int DefaultMaxMetricsBodyBytes = 32 << 20;
+
+    /// <summary>
+    /// The largest remote write or OTLP body accepted, compressed and after decompression (default 32 MiB); a larger one
+    /// is refused with 413.
+    /// </summary>
+    public int MaxMetricsBodyBytes { get; init; } = DefaultMaxMetricsBodyBytes;
 }
