@@ -232,10 +232,14 @@ public sealed partial class IngestPipeline : IDisposable
             }
             else
             {
+                // Under the accept lock: no input can slip in between the mark and the rating, so replay rates at the
+                // same point.
                 lock (_acceptLock)
+                {
                     _wal?.Append(mark);
-                ApplyQueued();
-                _cost.RateClosed(now);
+                    ApplyQueued();
+                    _cost.RateClosed(now);
+                }
             }
             var through = await _cost.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (_wal is null || through is null || through == _checkpoint)
@@ -358,5 +362,11 @@ public sealed class IngestOptions
     /// The largest remote write or OTLP body accepted, compressed and after decompression (default 32 MiB); a larger one
     /// is refused with 413.
     /// </summary>
-    public int MaxMetricsBodyBytes { get; init; } = DefaultMaxMetricsBodyBytes;
+    public int MaxMetricsBodyBytes
+    {
+        get;
+        init => field = value is > 0 and <= 1 << 30
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "the body limit must be between 1 byte and 1 GiB");
+    } = DefaultMaxMetricsBodyBytes;
 }

@@ -166,8 +166,8 @@ public sealed partial class WriteAheadLog : IDisposable
     }
 
     /// <summary>
-    /// Every record of the segments that existed when the log was opened, oldest first (the replay on start). Records
-    /// appended since are not included.
+    /// Every record of the closed segments, oldest first: right after <see cref="Open"/>, exactly what was there before
+    /// (the replay on start). Call it before appending: segments closed since open would be included too.
     /// </summary>
     public IEnumerable<IngestRecord> ReadAll()
     {

@@ -658,12 +658,14 @@ public sealed class RatingEngine
         NodeHeartbeat h => _nodes.ContainsKey(h.Node.Id),
         NodeStopped s => _nodes.ContainsKey(s.NodeId),
         CapacityChanged c => _nodes.ContainsKey(c.NodeId),
-        PriceChanged => true,
+        // A price still matters while it is the one in force for its key (a later change supersedes it).
+        PriceChanged p => _prices.Find(p.Provider, p.Region, p.Zone, p.InstanceType, p.Capacity, DateTimeOffset.MaxValue) is not { } latest
+            || latest.PricePerHour == p.PricePerHour,
         WorkloadStarted w => _workloads.ContainsKey(w.Workload.Id),
         WorkloadStopped w => _workloads.ContainsKey(w.WorkloadId),
         GpuAllocated a => _workloads.ContainsKey(a.WorkloadId),
         GpuReleased r => _workloads.ContainsKey(r.WorkloadId),
-        WorkCounter c => _workloads.ContainsKey(c.WorkloadId),
+        WorkCounter => false, // a total, replaced by the next one; replay rebuilds it from retained telemetry
         StorageChanged s => _volumes.ContainsKey(s.VolumeId),
         _ => false,
     };

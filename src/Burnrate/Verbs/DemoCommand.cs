@@ -188,8 +188,9 @@ internal static class DemoCommand
         if (pipeline.Unpriced.Count > 0)
             console.MarkupLine($"[yellow]Unpriced (booked at $0):[/] {Markup.Escape(string.Join(", ", pipeline.Unpriced))}");
         console.MarkupLine("Next: [bold]burnrate report --by team[/], [bold]burnrate report --by cloud,gpu[/] (same --data directory).");
+        var interrupted = cancellationToken.IsCancellationRequested; // before stopping the server cancels it
         await server.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        return cancellationToken.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
+        return interrupted ? ExitCodes.Interrupted : ExitCodes.Ok;
     }
 
     private static int Percent(DateTimeOffset now, DateTimeOffset from, DateTimeOffset to) =>

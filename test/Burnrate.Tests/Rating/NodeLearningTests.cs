@@ -99,13 +99,21 @@ public sealed class NodeLearningTests
         Assert.False(_engine.Refers(new NodeStopped(t, "i-other")));
         Assert.False(_engine.Refers(new CapacityChanged(t, "i-other", CapacityType.Spot)));
         Assert.True(_engine.Refers(new PriceChanged(t, "aws", "us-east-1", "", "never-seen.xlarge", CapacityType.Spot, 1m)));
+        // A spot price matters while it is the one in force; once a later one replaces it, it no longer does.
+        var first = new PriceChanged(t, "aws", "us-east-1", "us-east-1a", "p4d.24xlarge", CapacityType.Spot, 9.5m);
+        _engine.Apply(first);
+        Assert.True(_engine.Refers(first));
+        var second = first with { Time = t.AddMinutes(1), PricePerHour = 10.25m };
+        _engine.Apply(second);
+        Assert.False(_engine.Refers(first));
+        Assert.True(_engine.Refers(second));
         foreach (var id in new[] { "w-running", "w-ended" }) // a stopped workload is held until it is forgotten
         {
             Assert.True(_engine.Refers(new WorkloadStarted(t, Some.Workload(id))));
             Assert.True(_engine.Refers(new WorkloadStopped(t, id)));
             Assert.True(_engine.Refers(new GpuAllocated(t, id, "i-other", 0, GpuShare.Whole)));
             Assert.True(_engine.Refers(new GpuReleased(t, id, "i-other", 0)));
-            Assert.True(_engine.Refers(new WorkCounter(t, id, "tokens", 1)));
+            Assert.False(_engine.Refers(new WorkCounter(t, id, "tokens", 1))); // a total, replaced by the next
         }
         Assert.False(_engine.Refers(new WorkloadStarted(t, Some.Workload("w-never"))));
         Assert.False(_engine.Refers(new GpuAllocated(t, "w-never", "i-1", 0, GpuShare.Whole)));
