@@ -72,7 +72,7 @@ public static class IngestEndpoints
         RemoteWriteResult decoded;
         try
         {
-            decoded = RemoteWriteDecoder.Decode(body.Span, contentType, max);
+            decoded = RemoteWriteDecoder.Decode(body.Span, contentType, max, ingest.RemoteWriteSeries);
         }
         catch (UnsupportedRemoteWriteTypeException e)
         {

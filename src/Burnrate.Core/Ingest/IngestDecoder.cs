@@ -30,17 +30,17 @@ public static class IngestDecoder
     /// <summary>The label the scraper sets to the target's <c>host:port</c>.</summary>
     public const string InstanceLabel = "instance";
 
-    /// <summary>Decodes <paramref name="record"/>.</summary>
+    /// <summary>Decodes <paramref name="record"/>; remote write series labels come from <paramref name="seriesCache"/> when it has them.</summary>
     /// <exception cref="InvalidTelemetryException">The body does not decode (a receiver answers 400).</exception>
     /// <exception cref="UnsupportedRemoteWriteTypeException">A remote write Content-Type names another message (415).</exception>
-    public static IngestPayload Decode(IngestRecord record)
+    public static IngestPayload Decode(IngestRecord record, RemoteWriteSeriesCache? seriesCache = null)
     {
         ArgumentNullException.ThrowIfNull(record);
         var body = record.Body.Span;
         switch (record.Kind)
         {
             case IngestKind.RemoteWrite:
-                return IngestPayload.OfSamples(RemoteWriteDecoder.Decode(body, record.Source).Samples);
+                return IngestPayload.OfSamples(RemoteWriteDecoder.Decode(body, record.Source, seriesCache: seriesCache).Samples);
             case IngestKind.OtlpProtobuf:
                 return IngestPayload.OfSamples(OtlpMetricsDecoder.DecodeProtobuf(body).Samples);
             case IngestKind.OtlpJson:

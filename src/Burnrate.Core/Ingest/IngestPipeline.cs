@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Burnrate.Protocols.RemoteWrite;
 using Burnrate.Rating;
 using Burnrate.Telemetry;
 using Burnrate.Telemetry.Mapping;
@@ -47,6 +48,9 @@ public sealed partial class IngestPipeline : IDisposable
 
     /// <summary>Counters for self-metrics.</summary>
     public IngestStats Stats { get; } = new();
+
+    /// <summary>Label arrays of remote write series already seen, shared by the receiver's requests and the replay.</summary>
+    public RemoteWriteSeriesCache RemoteWriteSeries { get; } = new();
 
     /// <summary>The mapper's counts of samples used and ignored.</summary>
     public MapperStats MapperStats => _mapper.Stats;
@@ -184,7 +188,7 @@ public sealed partial class IngestPipeline : IDisposable
                 IngestPayload payload;
                 try
                 {
-                    payload = IngestDecoder.Decode(record);
+                    payload = IngestDecoder.Decode(record, RemoteWriteSeries);
                 }
                 catch (Exception e) when (e is InvalidTelemetryException or Protocols.RemoteWrite.UnsupportedRemoteWriteTypeException)
                 {

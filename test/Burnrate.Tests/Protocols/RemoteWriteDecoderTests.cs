@@ -320,4 +320,108 @@ public sealed class RemoteWriteDecoderTests
 
         Assert.Equal((0, 0, 0), (result.SampleCount, result.SeriesCount, result.MetadataCount));
     }
+    [Fact]
+    public void A_series_sent_again_decodes_to_the_same_samples_through_the_series_cache_sharing_one_label_array()
+    {
+        var cache = new RemoteWriteSeriesCache();
+        var body = Snappy(V1Message(SortedGpuFleet()));
+
+        var first = RemoteWriteDecoder.Decode(body, V1ContentType, seriesCache: cache);
+        var second = RemoteWriteDecoder.Decode(body, V1ContentType, seriesCache: cache);
+
+        Assert.Equal(DecodeV1(GpuFleet()).Samples.Select(Describe), first.Samples.Select(Describe));
+        Assert.Equal(first.Samples.Select(Describe), second.Samples.Select(Describe));
+        Assert.Same(first.Samples[0].Labels, second.Samples[0].Labels);
+        Assert.Equal((3, 3L, 3L), (cache.Count, cache.Misses, cache.Hits));
+    }
+
+    [Fact]
+    public void A_series_whose_label_bytes_differ_in_one_value_is_not_taken_from_the_cache()
+    {
+        var cache = new RemoteWriteSeriesCache();
+        RemoteWriteDecoder.Decode(Snappy(V1Message(SortedGpuFleet())), V1ContentType, seriesCache: cache);
+        var moved = SortedGpuFleet().Select(s => s with { Labels = [.. s.Labels.Select(l => l.Name == "pod" ? (l.Name, "train-1") : l)] }).ToArray();
+
+        var result = RemoteWriteDecoder.Decode(Snappy(V1Message(moved)), V1ContentType, seriesCache: cache);
+
+        Assert.Equal(DecodeV1(moved).Samples.Select(Describe), result.Samples.Select(Describe));
+        Assert.All(result.Samples, s => Assert.Equal("train-1", s.Get("pod")));
+        Assert.Equal(0L, cache.Hits);
+    }
+
+    /// <summary>The test fleet with each series' labels sorted by name, as Prometheus sends them.</summary>
+    private static SomeSeries[] SortedGpuFleet() =>
+        [.. GpuFleet().Select(s => s with { Labels = [.. s.Labels.OrderBy(l => l.Name, StringComparer.Ordinal)] })];
+
+    [Fact]
+    public void A_cache_entry_under_a_colliding_hash_is_checked_against_the_bytes_and_not_used()
+    {
+        var a = new SomeSeries([("__name__", "up"), ("job", "a")], [(T0, 1)]);
+        var b = new SomeSeries([("__name__", "up"), ("job", "b")], [(T0, 2)]);
+        // The label fields of a TimeSeries without samples are exactly its encoding.
+        var bFields = V1Message([b with { Samples = [] }]).Timeseries[0].ToByteArray();
+        var cache = new RemoteWriteSeriesCache();
+        cache.Add(RemoteWriteSeriesCache.Hash(bFields), DecodeV1([a]).Samples[0].Labels);
+
+        var sample = Assert.Single(RemoteWriteDecoder.Decode(Snappy(V1Message([b])), V1ContentType, seriesCache: cache).Samples);
+
+        Assert.Equal(("b", 2d), (sample.Get("job"), sample.Value));
+        Assert.Equal((0L, 1L), (cache.Hits, cache.Misses));
+    }
+
+    [Fact]
+    public void Unsorted_and_non_ascii_series_decode_through_the_cache_but_are_not_kept()
+    {
+        var cache = new RemoteWriteSeriesCache();
+        SomeSeries[] data =
+        [
+            new([("pod", "train-0"), ("__name__", "up")], [(T0, 1)]),
+            new([("__name__", "up"), ("team", "forsøg")], [(T0, 2)]),
+        ];
+
+        for (var i = 0; i < 2; i++)
+            Assert.Equal(DecodeV1(data).Samples.Select(Describe), RemoteWriteDecoder.Decode(Snappy(V1Message(data)), V1ContentType, seriesCache: cache).Samples.Select(Describe));
+
+        Assert.Equal((0, 0L), (cache.Count, cache.Hits));
+    }
+
+    [Fact]
+    public void The_series_cache_never_holds_more_than_its_capacity()
+    {
+        var cache = new RemoteWriteSeriesCache(capacity: 2);
+        var data = Enumerable.Range(0, 5).Select(i => new SomeSeries([("__name__", "up"), ("job", $"j{i}")], [(T0, i)])).ToArray();
+
+        for (var round = 0; round < 3; round++)
+        {
+            var result = RemoteWriteDecoder.Decode(Snappy(V1Message(data)), V1ContentType, seriesCache: cache);
+            Assert.Equal(DecodeV1(data).Samples.Select(Describe), result.Samples.Select(Describe));
+            Assert.InRange(cache.Count, 1, 2);
+        }
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void Random_requests_decoded_twice_through_one_cache_match_the_generated_parser(int seed)
+    {
+        var random = new Random(seed);
+        var cache = new RemoteWriteSeriesCache();
+        for (var request = 0; request < 3; request++)
+        {
+            // Sorted ASCII labels, as Prometheus sends them, so most series are cached; values repeat across requests.
+            var data = Enumerable.Range(0, 100).Select(i => new SomeSeries(
+                Enumerable.Range(0, random.Next(1, 6)).Select(l => ($"l{l}", $"v{random.Next(4)}"))
+                    .Prepend(("__name__", $"m{random.Next(3)}")).OrderBy(l => l.Item1, StringComparer.Ordinal).ToArray(),
+                Enumerable.Range(0, random.Next(0, 3)).Select(_ => (random.NextInt64(1L << 40), (double)random.Next())).ToArray()))
+                .ToArray();
+            var v1 = V1Message(data);
+            var expected = V1.WriteRequest.Parser.ParseFrom(v1.ToByteArray()).Timeseries.SelectMany(ts => ts.Samples.Select(s =>
+                "{" + string.Join(",", ts.Labels.Select(l => $"{l.Name}=\"{l.Value}\"")) + "} "
+                + s.Timestamp + " " + BitConverter.DoubleToInt64Bits(s.Value).ToString("x16", System.Globalization.CultureInfo.InvariantCulture))).ToList();
+
+            for (var pass = 0; pass < 2; pass++)
+                Assert.Equal(expected, RemoteWriteDecoder.Decode(Snappy(v1), V1ContentType, seriesCache: cache).Samples.Select(Describe));
+        }
+        Assert.True(cache.Hits > cache.Misses, $"{cache.Hits} hits, {cache.Misses} misses");
+    }
 }

@@ -34,9 +34,13 @@ public static class RemoteWriteDecoder
     /// as in Prometheus's own receiver.
     /// </param>
     /// <param name="maxDecompressedBytes">Requests that declare a larger uncompressed length are rejected unread.</param>
+    /// <param name="seriesCache">
+    /// Label arrays of series from earlier requests (1.0 only): a receiver passes its one cache to every decode, so a
+    /// series sent again is not decoded again. The result is the same with or without it.
+    /// </param>
     /// <exception cref="UnsupportedRemoteWriteTypeException">The Content-Type names another message (answer 415).</exception>
     /// <exception cref="InvalidTelemetryException">Corrupt Snappy or protobuf, a bad symbol reference, or a body over the limit (answer 400).</exception>
-    public static RemoteWriteResult Decode(ReadOnlySpan<byte> snappyBody, string? contentType, int maxDecompressedBytes = DefaultMaxDecompressedBytes)
+    public static RemoteWriteResult Decode(ReadOnlySpan<byte> snappyBody, string? contentType, int maxDecompressedBytes = DefaultMaxDecompressedBytes, RemoteWriteSeriesCache? seriesCache = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxDecompressedBytes);
         var version = DetectVersion(contentType);
@@ -47,7 +51,7 @@ public static class RemoteWriteDecoder
         {
             var message = buffer.AsSpan(0, length);
             Decompress(snappyBody, message);
-            return version == RemoteWriteVersion.V1 ? DecodeV1(message) : DecodeV2(message);
+            return version == RemoteWriteVersion.V1 ? DecodeV1(message, seriesCache) : DecodeV2(message);
         }
         finally
         {
@@ -131,7 +135,7 @@ public static class RemoteWriteDecoder
     }
 
     // prometheus.WriteRequest: 1 = TimeSeries, 3 = MetricMetadata (prompb/remote.proto, v2.42.0).
-    private static RemoteWriteResult DecodeV1(ReadOnlySpan<byte> message)
+    private static RemoteWriteResult DecodeV1(ReadOnlySpan<byte> message, RemoteWriteSeriesCache? cache)
     {
         var reader = new ProtoReader(message, 0, V1MessageName);
         var scratch = new DecodeScratch();
@@ -142,7 +146,7 @@ public static class RemoteWriteDecoder
             if (field == 1 && wireType == WireType.Len)
             {
                 var bytes = reader.ReadBytes(out var origin);
-                DecodeV1Series(reader.Nested(bytes, origin), scratch);
+                DecodeV1Series(reader.Nested(bytes, origin), bytes, origin, scratch, cache);
                 series++;
             }
             else if (field == 3 && wireType == WireType.Len)
@@ -159,25 +163,36 @@ public static class RemoteWriteDecoder
     }
 
     // TimeSeries: 1 = Label, 2 = Sample, 3 = Exemplar, 4 = Histogram. Labels may follow samples on the wire, so the
-    // series is read twice: labels and counts first, then the samples with the finished label array.
-    private static void DecodeV1Series(ProtoReader reader, DecodeScratch scratch)
+    // series is read twice: labels and counts first, then the samples with the finished label array. When the label
+    // fields are one contiguous run (as Prometheus writes them), the cache may already hold their label array.
+    private static void DecodeV1Series(ProtoReader reader, ReadOnlySpan<byte> bytes, int origin, DecodeScratch scratch, RemoteWriteSeriesCache? cache)
     {
         var samplePass = reader;
-        var labels = scratch.Labels;
-        labels.Clear();
+        var labelPass = reader;
         var sampleCount = 0;
-        while (reader.TryReadTag(out var field, out var wireType))
+        int labelStart = -1, labelEnd = -1;
+        var contiguous = true;
+        var lastWasLabel = false;
+        while (true)
         {
+            var at = reader.Offset;
+            if (!reader.TryReadTag(out var field, out var wireType))
+                break;
             if (wireType != WireType.Len || field is < 1 or > 4)
             {
                 reader.Skip(wireType);
+                lastWasLabel = false;
                 continue;
             }
-            var bytes = reader.ReadBytes(out var origin);
+            reader.ReadBytes(out _);
             switch (field)
             {
                 case 1:
-                    labels.Add(DecodeV1Label(reader.Nested(bytes, origin), scratch.Strings));
+                    if (labelStart < 0)
+                        labelStart = at;
+                    else if (!lastWasLabel)
+                        contiguous = false;
+                    labelEnd = reader.Offset;
                     break;
                 case 2:
                     sampleCount++;
@@ -189,12 +204,50 @@ public static class RemoteWriteDecoder
                     scratch.Histograms++;
                     break;
             }
+            lastWasLabel = field == 1;
+        }
+
+        Label[] labelArray;
+        if (cache is not null && contiguous && labelStart >= 0)
+        {
+            var fields = bytes[(labelStart - origin)..(labelEnd - origin)];
+            var hash = RemoteWriteSeriesCache.Hash(fields);
+            if (!cache.TryGet(fields, hash, labelStart, V1MessageName, out labelArray))
+            {
+                labelArray = DecodeV1Labels(labelPass, scratch, out var wasSorted);
+                if (wasSorted)
+                    cache.Add(hash, labelArray);
+            }
+        }
+        else
+        {
+            labelArray = DecodeV1Labels(labelPass, scratch, out _);
         }
         if (sampleCount == 0)
             return;
-        var labelArray = labels.ToArray();
-        SortByName(labelArray);
         AddSamples(samplePass, labelArray, scratch.Samples);
+    }
+
+    /// <summary>The series' labels sorted by name; <paramref name="wasSorted"/> says whether they came sorted.</summary>
+    private static Label[] DecodeV1Labels(ProtoReader reader, DecodeScratch scratch, out bool wasSorted)
+    {
+        var labels = scratch.Labels;
+        labels.Clear();
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field == 1 && wireType == WireType.Len)
+            {
+                var bytes = reader.ReadBytes(out var origin);
+                labels.Add(DecodeV1Label(reader.Nested(bytes, origin), scratch.Strings));
+            }
+            else
+            {
+                reader.Skip(wireType);
+            }
+        }
+        var labelArray = labels.ToArray();
+        wasSorted = !SortByName(labelArray);
+        return labelArray;
     }
 
     private static Label DecodeV1Label(ProtoReader reader, StringPool strings)
@@ -408,16 +461,18 @@ public static class RemoteWriteDecoder
     }
 
     // Senders MUST sort labels by name; check before sorting so the common case costs one pass.
-    private static void SortByName(Label[] labels)
+    /// <summary>Sorts <paramref name="labels"/> by name; returns whether they needed it.</summary>
+    private static bool SortByName(Label[] labels)
     {
         for (var i = 1; i < labels.Length; i++)
         {
             if (string.CompareOrdinal(labels[i - 1].Name, labels[i].Name) > 0)
             {
                 Array.Sort(labels, s_byName);
-                return;
+                return true;
             }
         }
+        return false;
     }
 
     // Both versions number the types alike (1 counter … 7 stateset); names as in the text exposition format.
