@@ -360,8 +360,9 @@ public sealed class RemoteWriteDecoderTests
         var b = new SomeSeries([("__name__", "up"), ("job", "b")], [(T0, 2)]);
         // The label fields of a TimeSeries without samples are exactly its encoding.
         var bFields = V1Message([b with { Samples = [] }]).Timeseries[0].ToByteArray();
+        var aFields = V1Message([a with { Samples = [] }]).Timeseries[0].ToByteArray();
         var cache = new RemoteWriteSeriesCache();
-        cache.Add(RemoteWriteSeriesCache.Hash(bFields), DecodeV1([a]).Samples[0].Labels);
+        cache.Add(aFields, RemoteWriteSeriesCache.Hash(bFields), DecodeV1([a]).Samples[0].Labels);
 
         var sample = Assert.Single(RemoteWriteDecoder.Decode(Snappy(V1Message([b])), V1ContentType, seriesCache: cache).Samples);
 
@@ -370,7 +371,7 @@ public sealed class RemoteWriteDecoderTests
     }
 
     [Fact]
-    public void Unsorted_and_non_ascii_series_decode_through_the_cache_but_are_not_kept()
+    public void Unsorted_and_non_ascii_series_are_cached_and_decode_the_same()
     {
         var cache = new RemoteWriteSeriesCache();
         SomeSeries[] data =
@@ -382,19 +383,21 @@ public sealed class RemoteWriteDecoderTests
         for (var i = 0; i < 2; i++)
             Assert.Equal(DecodeV1(data).Samples.Select(Describe), RemoteWriteDecoder.Decode(Snappy(V1Message(data)), V1ContentType, seriesCache: cache).Samples.Select(Describe));
 
-        Assert.Equal((0, 0L), (cache.Count, cache.Hits));
+        Assert.Equal((2, 2L), (cache.Count, cache.Hits));
     }
 
     [Fact]
-    public void The_series_cache_never_holds_more_than_its_capacity()
+    public void The_series_cache_never_holds_more_than_its_byte_bound()
     {
-        var cache = new RemoteWriteSeriesCache(capacity: 2);
         var data = Enumerable.Range(0, 5).Select(i => new SomeSeries([("__name__", "up"), ("job", $"j{i}")], [(T0, i)])).ToArray();
+        var entry = V1Message([data[0] with { Samples = [] }]).Timeseries[0].CalculateSize() + 96;
+        var cache = new RemoteWriteSeriesCache(maxBytes: 2 * entry);
 
         for (var round = 0; round < 3; round++)
         {
             var result = RemoteWriteDecoder.Decode(Snappy(V1Message(data)), V1ContentType, seriesCache: cache);
             Assert.Equal(DecodeV1(data).Samples.Select(Describe), result.Samples.Select(Describe));
+            Assert.InRange(cache.Bytes, entry, 2 * entry);
             Assert.InRange(cache.Count, 1, 2);
         }
     }
@@ -408,7 +411,7 @@ public sealed class RemoteWriteDecoderTests
         var cache = new RemoteWriteSeriesCache();
         for (var request = 0; request < 3; request++)
         {
-            // Sorted ASCII labels, as Prometheus sends them, so most series are cached; values repeat across requests.
+            // Few distinct values, so series repeat within and across requests.
             var data = Enumerable.Range(0, 100).Select(i => new SomeSeries(
                 Enumerable.Range(0, random.Next(1, 6)).Select(l => ($"l{l}", $"v{random.Next(4)}"))
                     .Prepend(("__name__", $"m{random.Next(3)}")).OrderBy(l => l.Item1, StringComparer.Ordinal).ToArray(),

@@ -212,24 +212,23 @@ public static class RemoteWriteDecoder
         {
             var fields = bytes[(labelStart - origin)..(labelEnd - origin)];
             var hash = RemoteWriteSeriesCache.Hash(fields);
-            if (!cache.TryGet(fields, hash, labelStart, V1MessageName, out labelArray))
+            if (!cache.TryGet(fields, hash, out labelArray))
             {
-                labelArray = DecodeV1Labels(labelPass, scratch, out var wasSorted);
-                if (wasSorted)
-                    cache.Add(hash, labelArray);
+                labelArray = DecodeV1Labels(labelPass, scratch);
+                cache.Add(fields, hash, labelArray);
             }
         }
         else
         {
-            labelArray = DecodeV1Labels(labelPass, scratch, out _);
+            labelArray = DecodeV1Labels(labelPass, scratch);
         }
         if (sampleCount == 0)
             return;
         AddSamples(samplePass, labelArray, scratch.Samples);
     }
 
-    /// <summary>The series' labels sorted by name; <paramref name="wasSorted"/> says whether they came sorted.</summary>
-    private static Label[] DecodeV1Labels(ProtoReader reader, DecodeScratch scratch, out bool wasSorted)
+    /// <summary>The series' labels (its field 1 messages), sorted by name.</summary>
+    private static Label[] DecodeV1Labels(ProtoReader reader, DecodeScratch scratch)
     {
         var labels = scratch.Labels;
         labels.Clear();
@@ -246,7 +245,7 @@ public static class RemoteWriteDecoder
             }
         }
         var labelArray = labels.ToArray();
-        wasSorted = !SortByName(labelArray);
+        SortByName(labelArray);
         return labelArray;
     }
 
@@ -461,18 +460,16 @@ public static class RemoteWriteDecoder
     }
 
     // Senders MUST sort labels by name; check before sorting so the common case costs one pass.
-    /// <summary>Sorts <paramref name="labels"/> by name; returns whether they needed it.</summary>
-    private static bool SortByName(Label[] labels)
+    private static void SortByName(Label[] labels)
     {
         for (var i = 1; i < labels.Length; i++)
         {
             if (string.CompareOrdinal(labels[i - 1].Name, labels[i].Name) > 0)
             {
                 Array.Sort(labels, s_byName);
-                return true;
+                return;
             }
         }
-        return false;
     }
 
     // Both versions number the types alike (1 counter … 7 stateset); names as in the text exposition format.
