@@ -87,12 +87,15 @@ internal static class Program
         if (server.LogPath is { } log && options.Keep)
             await Console.Error.WriteLineAsync($"{label} {server.Name} (pid {server.ProcessId}) at {server.BaseUri}, output in {log}");
 
+        var idleMemory = server.Memory();
+        var loadAverage = File.Exists("/proc/loadavg") ? (await File.ReadAllTextAsync("/proc/loadavg", cancellationToken)).Split(' ')[0] : "?";
         var me = Process.GetCurrentProcess();
         long? processedStart = null, processedEnd = null;
         TimeSpan? cpuStart = null, cpuEnd = null;
         TimeSpan clientCpuStart = default, clientCpuEnd = default;
         var progress = new Progress(label);
         var runner = new LoadRunner(fleet, plan, server);
+        var loadStart = DateTimeOffset.UtcNow;
         var load = await runner.RunAsync(options.Warmup, options.Duration,
             async () =>
             {
@@ -110,6 +113,7 @@ internal static class Program
             },
             progress.Report, cancellationToken);
         progress.Done();
+        var loadEnd = DateTimeOffset.UtcNow;
 
         var seconds = load.Window.TotalSeconds;
         var queued = await server.QueuedAsync(cancellationToken);
@@ -131,13 +135,48 @@ internal static class Program
             (clientCpuEnd - clientCpuStart).TotalSeconds / seconds,
             queued,
             drain,
+            idleMemory?.Rss,
             server.Memory(),
             await server.HeadSeriesAsync(cancellationToken),
-            await server.BurnAsync(cancellationToken));
+            await server.MapperUsedShareAsync(cancellationToken),
+            server.IsBurnrate ? await LedgerCheckAsync(server, loadStart, loadEnd, label, cancellationToken) : null,
+            loadAverage);
         await Console.Error.WriteLineAsync($"{label} {Report.Summary(result)}");
         if (load.FirstError is { } error)
             await Console.Error.WriteLineAsync($"{label} first error: {error}");
+        await server.DisposeAsync();
+        if (server.StoppedByKill)
+            await Console.Error.WriteLineAsync($"{label} {server.Name} did not stop within 10 s of SIGTERM and was killed");
         return result;
+    }
+
+    /// <summary>
+    /// The first whole minute under load, as rated into Burnrate's ledger: the proof that the samples became money.
+    /// Waits for the minute to close and for the rating tick (minute end + 30 s grace + up to 5 s); null when the load
+    /// covered no whole minute (a window shorter than two minutes may not).
+    /// </summary>
+    private static async Task<LedgerMinute?> LedgerCheckAsync(ServerUnderTest server, DateTimeOffset loadStart, DateTimeOffset loadEnd, string label, CancellationToken cancellationToken)
+    {
+        var minute = new DateTimeOffset(loadStart.Ticks - loadStart.Ticks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        if (minute < loadStart)
+            minute = minute.AddMinutes(1);
+        if (minute.AddMinutes(1) > loadEnd)
+        {
+            await Console.Error.WriteLineAsync($"{label} ledger not checked: the load covered no whole minute (use a longer --warmup/--duration)");
+            return null;
+        }
+        var deadline = minute.AddMinutes(1) + TimeSpan.FromSeconds(50);
+        while (true)
+        {
+            if (await server.LedgerMinuteAsync(minute, cancellationToken) is { } rated)
+                return rated;
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                await Console.Error.WriteLineAsync($"{label} the minute {minute:HH:mm} was not in the ledger 50 s after it closed");
+                return null;
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
     }
 
     /// <summary>The first request decodes, through Burnrate's own decoder, to exactly the fleet's series and values.</summary>
@@ -193,9 +232,12 @@ internal sealed record RunResult(
     double ClientCores,
     long? QueuedAtEnd,
     TimeSpan? Drain,
+    long? IdleRss,
     (long Rss, long Peak)? Memory,
     long? HeadSeries,
-    (decimal UsdPerHour, int Workloads)? Burn)
+    double? MapperUsedShare,
+    LedgerMinute? Ledger,
+    string LoadAverage)
 {
     public double AckedPerSecond => Load.Samples / Load.Window.TotalSeconds;
 }
@@ -324,13 +366,15 @@ internal static class Report
         if (r.ServerCores is { } cores)
             text.Append(CultureInfo.InvariantCulture, $"; server {cores:0.00} cores, client {r.ClientCores:0.00}");
         if (r.Memory is { } m)
-            text.Append(CultureInfo.InvariantCulture, $"; RSS {m.Rss / 1048576.0:N0} MiB (peak {m.Peak / 1048576.0:N0})");
+            text.Append(CultureInfo.InvariantCulture, $"; RSS {m.Rss / 1048576.0:N0} MiB (peak {m.Peak / 1048576.0:N0}, {r.IdleRss / 1048576.0:N0} before the load)");
         if (r.Drain is { } d)
             text.Append(CultureInfo.InvariantCulture, $"; queue {r.QueuedAtEnd:N0} drained in {d.TotalSeconds:0.0} s");
         if (r.HeadSeries is { } series)
             text.Append(CultureInfo.InvariantCulture, $"; {series:N0} head series");
-        if (r.Burn is { } burn)
-            text.Append(CultureInfo.InvariantCulture, $"; burn ${burn.UsdPerHour:N2}/h over {burn.Workloads:N0} workloads");
+        if (r.MapperUsedShare is { } used)
+            text.Append(CultureInfo.InvariantCulture, $"; mapper used {used:P0}");
+        if (r.Ledger is { } ledger)
+            text.Append(CultureInfo.InvariantCulture, $"; ledger {ledger.Minute:HH:mm} ${ledger.CostUsd:N2} ({ledger.GpuHours:N1} GPU-h, idle ${ledger.IdleUsd:N2})");
         return text.ToString();
     }
 
@@ -339,12 +383,12 @@ internal static class Report
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"Load: {fleet.Gpus:N0} GPUs on {fleet.Nodes:N0} nodes, {fleet.Pods:N0} pods, {plan.SamplesPerRound:N0} series; remote write 1.0, {plan.Requests} requests a round of up to {options.Batch:N0} samples over {options.Connections} connections (layout {options.Layout.ToString().ToLowerInvariant()}); {options.Warmup.TotalSeconds:0} s warm-up, {options.Duration.TotalSeconds:0} s measured, {options.Runs} run(s).");
         md.AppendLine();
-        md.AppendLine("| target | run | acked samples/s | server samples/s | ack p50 ms | ack p99 ms | 2xx attempt p99 ms | 503s | errors | rounds | server cores | client cores | RSS MiB | peak RSS MiB | after the window |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| target | run | load avg | acked samples/s | server samples/s | ack p50 ms | ack p99 ms | 2xx attempt p99 ms | 503s | errors | rounds | server cores | client cores | RSS before load MiB | RSS MiB | peak RSS MiB | after the window |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Target} | {r.Run} | {r.AckedPerSecond:N0} | {Opt(r.ServerSamplesPerSecond, "N0")} | {LoadRunner.Format(r.Load.P50Ms, "0.0")} | {LoadRunner.Format(r.Load.P99Ms, "0.0")} | {LoadRunner.Format(r.Load.P99AttemptMs, "0.0")} | {r.Load.Busy} | {r.Load.Errors} | {r.Load.MinRounds} | {Opt(r.ServerCores, "0.00")} | {r.ClientCores:0.00} | {Opt(r.Memory?.Rss / 1048576.0, "N0")} | {Opt(r.Memory?.Peak / 1048576.0, "N0")} | {After(r)} |");
+                $"| {r.Target} | {r.Run} | {r.LoadAverage} | {r.AckedPerSecond:N0} | {Opt(r.ServerSamplesPerSecond, "N0")} | {LoadRunner.Format(r.Load.P50Ms, "0.0")} | {LoadRunner.Format(r.Load.P99Ms, "0.0")} | {LoadRunner.Format(r.Load.P99AttemptMs, "0.0")} | {r.Load.Busy} | {r.Load.Errors} | {r.Load.MinRounds} | {Opt(r.ServerCores, "0.00")} | {r.ClientCores:0.00} | {Opt(r.IdleRss / 1048576.0, "N0")} | {Opt(r.Memory?.Rss / 1048576.0, "N0")} | {Opt(r.Memory?.Peak / 1048576.0, "N0")} | {After(r)} |");
         }
         var targets = results.Select(r => r.Target).Distinct().ToList();
         if (options.Runs > 1 || targets.Count > 1)
@@ -352,13 +396,13 @@ internal static class Report
             md.AppendLine();
             md.AppendLine(CultureInfo.InvariantCulture, $"Median of {options.Runs} run(s):");
             md.AppendLine();
-            md.AppendLine("| target | acked samples/s | server samples/s | ack p50 ms | ack p99 ms | server cores | acked samples per server CPU-second | RSS MiB |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine("| target | acked samples/s | server samples/s | ack p50 ms | ack p99 ms | server cores | acked samples per server CPU-second | RSS before load MiB | RSS MiB |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var t in targets)
             {
                 var rs = results.Where(r => r.Target == t).ToList();
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {t} | {Median(rs.Select(r => r.AckedPerSecond)):N0} | {Opt(Median(rs.Select(r => r.ServerSamplesPerSecond)), "N0")} | {Median(rs.Select(r => r.Load.P50Ms)):0.0} | {Median(rs.Select(r => r.Load.P99Ms)):0.0} | {Opt(Median(rs.Select(r => r.ServerCores)), "0.00")} | {Opt(Median(rs.Select(r => r.ServerCores is > 0 ? r.AckedPerSecond / r.ServerCores : null)), "N0")} | {Opt(Median(rs.Select(r => r.Memory?.Rss / 1048576.0)), "N0")} |");
+                    $"| {t} | {Median(rs.Select(r => r.AckedPerSecond)):N0} | {Opt(Median(rs.Select(r => r.ServerSamplesPerSecond)), "N0")} | {Median(rs.Select(r => r.Load.P50Ms)):0.0} | {Median(rs.Select(r => r.Load.P99Ms)):0.0} | {Opt(Median(rs.Select(r => r.ServerCores)), "0.00")} | {Opt(Median(rs.Select(r => r.ServerCores is > 0 ? r.AckedPerSecond / r.ServerCores : null)), "N0")} | {Opt(Median(rs.Select(r => r.IdleRss / 1048576.0)), "N0")} | {Opt(Median(rs.Select(r => r.Memory?.Rss / 1048576.0)), "N0")} |");
             }
             if (targets.Contains("burnrate") && targets.Contains("prometheus"))
             {
@@ -378,8 +422,10 @@ internal static class Report
             parts.Add(string.Create(CultureInfo.InvariantCulture, $"{series:N0} head series"));
         if (r.Drain is { } d)
             parts.Add(string.Create(CultureInfo.InvariantCulture, $"queue {r.QueuedAtEnd:N0} drained in {d.TotalSeconds:0.0} s"));
-        if (r.Burn is { } burn)
-            parts.Add(string.Create(CultureInfo.InvariantCulture, $"burn ${burn.UsdPerHour:N2}/h, {burn.Workloads:N0} workloads"));
+        if (r.MapperUsedShare is { } used)
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"mapper used {used:P0} of samples"));
+        if (r.Ledger is { } ledger)
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"ledger {ledger.Minute:HH:mm}: ${ledger.CostUsd:N2}, {ledger.GpuHours:N1} GPU-h, idle ${ledger.IdleUsd:N2}"));
         return string.Join("; ", parts);
     }
 

@@ -14,12 +14,14 @@ namespace Burnrate.LoadGen;
 internal sealed class ServerUnderTest : IAsyncDisposable
 {
     private static readonly TimeSpan s_readyTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_stopGrace = TimeSpan.FromSeconds(10);
 
     private readonly Process? _process;
     private readonly string? _directory;
     private readonly StreamWriter? _log;
     private readonly HttpClient _http;
     private readonly bool _keep;
+    private bool _disposed;
 
     private ServerUnderTest(string name, Uri baseUri, Process? process, string? directory, StreamWriter? log, bool keep)
     {
@@ -42,6 +44,9 @@ internal sealed class ServerUnderTest : IAsyncDisposable
     public bool IsBurnrate => Name == "burnrate";
 
     public int? ProcessId => _process?.Id;
+
+    /// <summary>Whether the server ignored SIGTERM for the grace time and had to be killed.</summary>
+    public bool StoppedByKill { get; private set; }
 
     /// <summary>The server's output, when this process started it.</summary>
     public string? LogPath => _directory is null ? null : Path.Combine(_directory, "server.log");
@@ -105,21 +110,46 @@ internal sealed class ServerUnderTest : IAsyncDisposable
     public async Task<long?> HeadSeriesAsync(CancellationToken cancellationToken) =>
         !IsBurnrate && await MetricsAsync(cancellationToken) is { } page ? (long)Sum(page, "prometheus_tsdb_head_series") : null;
 
-    /// <summary>Burnrate's burn rate now: total $/hour and workloads, from <c>GET /api/v1/burn</c>.</summary>
-    public async Task<(decimal UsdPerHour, int Workloads)?> BurnAsync(CancellationToken cancellationToken)
+    /// <summary>The share of processed samples Burnrate's mapper used (the rest it ignored, by rule), or null.</summary>
+    public async Task<double?> MapperUsedShareAsync(CancellationToken cancellationToken)
+    {
+        if (!IsBurnrate || await MetricsAsync(cancellationToken) is not { } page)
+            return null;
+        var used = Sum(page, "burnrate_mapper_samples_used_total");
+        var all = used + Sum(page, "burnrate_mapper_samples_ignored_total");
+        return all > 0 ? used / all : null;
+    }
+
+    /// <summary>
+    /// What Burnrate's ledger holds for the minute starting at <paramref name="minute"/> (<c>GET /api/v1/costs</c>), or
+    /// null when the minute is not rated (yet).
+    /// </summary>
+    public async Task<LedgerMinute?> LedgerMinuteAsync(DateTimeOffset minute, CancellationToken cancellationToken)
     {
         if (!IsBurnrate)
             return null;
+        var query = string.Create(CultureInfo.InvariantCulture, $"api/v1/costs?by=cloud&from={minute.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}&to={minute.AddMinutes(1).UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}");
         try
         {
-            using var json = JsonDocument.Parse(await _http.GetStringAsync(new Uri("api/v1/burn", UriKind.Relative), cancellationToken));
-            var total = decimal.Parse(json.RootElement.GetProperty("total_usd_per_hour").GetString()!, CultureInfo.InvariantCulture);
-            return (total, json.RootElement.GetProperty("workloads").GetArrayLength());
+            using var json = JsonDocument.Parse(await _http.GetStringAsync(new Uri(query, UriKind.Relative), cancellationToken));
+            decimal cost = 0, idle = 0, gpuHours = 0;
+            var rows = 0;
+            foreach (var row in json.RootElement.GetProperty("rows").EnumerateArray())
+            {
+                rows++;
+                cost += Money(row.GetProperty("cost_usd"));
+                idle += Money(row.GetProperty("idle_usd"));
+                gpuHours += row.TryGetProperty("gpu_hours", out var h) ? h.GetDecimal() : row.GetProperty("gpu_seconds").GetDecimal() / 3600m;
+            }
+            return rows == 0 || cost == 0 ? null : new LedgerMinute(minute, cost, idle, gpuHours);
         }
         catch (HttpRequestException)
         {
             return null;
         }
+
+        static decimal Money(JsonElement e) =>
+            e.ValueKind == JsonValueKind.String ? decimal.Parse(e.GetString()!, CultureInfo.InvariantCulture) : e.GetDecimal();
     }
 
     /// <summary>VmRSS and VmHWM (peak) of the server process in bytes, from /proc; null for an external server.</summary>
@@ -146,20 +176,25 @@ internal sealed class ServerUnderTest : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         if (_process is not null)
         {
             if (!_process.HasExited)
             {
-                // SIGTERM: both servers stop cleanly on it (Burnrate applies its queue and rates once more).
+                // SIGTERM first; a server still running after the grace time is killed (both keep a write-ahead log,
+                // so nothing acknowledged is lost either way, and the directory is removed next).
                 using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
                     await kill.WaitForExitAsync();
-                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                using var wait = new CancellationTokenSource(s_stopGrace);
                 try
                 {
                     await _process.WaitForExitAsync(wait.Token);
                 }
                 catch (OperationCanceledException)
                 {
+                    StoppedByKill = true;
                     _process.Kill(entireProcessTree: true);
                     await _process.WaitForExitAsync();
                 }
@@ -264,6 +299,9 @@ internal sealed class ServerUnderTest : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>One rated minute of Burnrate's ledger: all clouds together.</summary>
+internal sealed record LedgerMinute(DateTimeOffset Minute, decimal CostUsd, decimal IdleUsd, decimal GpuHours);
 
 /// <summary>CPU time of a process from <c>/proc/PID/stat</c> (utime + stime, all threads).</summary>
 internal static class ProcessCpu
