@@ -222,6 +222,28 @@ public sealed class TelemetryMapperTests
     }
 
     [Fact]
+    public void A_node_whose_gpu_count_arrives_in_a_later_request_still_gets_its_pods_gpus_allocated()
+    {
+        // Prometheus shards series across remote write requests: the node's labels and its pod can come before its capacity.
+        const string first = """
+            kube_node_labels{node="n1",label_node_kubernetes_io_instance_type="p4d.24xlarge",label_topology_kubernetes_io_region="us-east-1"} 1
+            kube_pod_info{namespace="a",pod="p1",uid="u1",node="n1"} 1
+            kube_pod_container_resource_requests{namespace="a",pod="p1",uid="u1",container="c",node="n1",resource="nvidia_com_gpu",unit="integer"} 2
+            """;
+        const string second = """
+            kube_node_status_capacity{node="n1",resource="nvidia_com_gpu",unit="integer"} 8
+            """;
+        var mapper = new TelemetryMapper();
+
+        var before = mapper.Map(ScrapeText(first, s_t0));
+        var after = mapper.Map(ScrapeText(second, s_t0.AddSeconds(15)));
+
+        Assert.Empty(before.OfType<GpuAllocated>());
+        Assert.Equal(8, after.OfType<NodeHeartbeat>().First().Node.GpuCount); // the engine learns the count from this
+        Assert.Equal([0, 1], after.OfType<GpuAllocated>().Where(a => a.WorkloadId == "k8s:a/p1").Select(a => a.GpuIndex).Order());
+    }
+
+    [Fact]
     public void The_serving_pods_workload_learns_its_model_from_vllm_once()
     {
         var mapper = new TelemetryMapper();
