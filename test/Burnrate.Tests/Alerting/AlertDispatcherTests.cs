@@ -97,6 +97,9 @@ public sealed class AlertDispatcherTests : IDisposable
         Assert.Single(receiver.Requests);
         Assert.Equal(0, dispatcher.Status[0].Retries);
         Assert.Equal("HTTP 400", dispatcher.Status[0].LastError);
+        var metrics = Burnrate.Server.SelfMetricsEndpoints.RenderDelivery(dispatcher);
+        Assert.Contains("burnrate_alert_notifications_failed_total{target=\"t\",kind=\"webhook\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("burnrate_alert_notifications_sent_total{target=\"t\",kind=\"webhook\"} 0\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
