@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests start as real peers on loopback: Prometheus scrapes exposition fixtures and remote-writes
 # to burnrate serve. The later peers (Alertmanager, ClickHouse, Slurm, Chromium) are added here with their issues.
-packages=(prometheus)
+packages=(prometheus prometheus-alertmanager)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Burnrate.Alerting.Delivery;
 using Burnrate.Ingest;
 using Burnrate.Telemetry.Mapping;
 using Microsoft.AspNetCore.Builder;
@@ -23,10 +24,65 @@ public static class SelfMetricsEndpoints
         {
             var ingest = context.RequestServices.GetService<IngestPipeline>();
             var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
-            return Results.Text(Render(ingest, time.GetUtcNow()), "text/plain; version=0.0.4; charset=utf-8");
+            var alerts = context.RequestServices.GetService<AlertDispatcher>();
+            return Results.Text(Render(ingest, time.GetUtcNow()) + RenderDelivery(alerts), "text/plain; version=0.0.4; charset=utf-8");
+        });
+        app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
+        {
+            var alerts = context.RequestServices.GetService<AlertDispatcher>();
+            return Results.Json(new
+            {
+                targets = (alerts?.Status ?? []).Select(t => new
+                {
+                    name = t.Name,
+                    kind = t.Kind.ToString().ToLowerInvariant(),
+                    sent = t.Sent,
+                    failed = t.Failed,
+                    retries = t.Retries,
+                    dropped_queue_full = t.DroppedQueueFull,
+                    deduplicated = t.Deduplicated,
+                    queued = t.Queued,
+                    last_error = t.LastError,
+                    last_error_at = t.LastErrorAt,
+                    last_success_at = t.LastSuccessAt,
+                }),
+                actions_dropped = alerts?.ActionsDropped ?? 0,
+            });
         });
         return app;
     }
+
+    /// <summary>Alert delivery series, per target (its name, never its URL); empty without a dispatcher. docs/alerts.md.</summary>
+    public static string RenderDelivery(AlertDispatcher? alerts)
+    {
+        var page = new StringBuilder();
+        if (alerts is null)
+            return "";
+        var targets = alerts.Status;
+        string Target(DeliveryTargetStatus t) => $"target=\"{Escape(t.Name)}\",kind=\"{t.Kind.ToString().ToLowerInvariant()}\"";
+        Family(page, "burnrate_alert_notifications_sent_total", "counter", "Notifications delivered (2xx), by target.");
+        foreach (var t in targets)
+            Line(page, "burnrate_alert_notifications_sent_total", Target(t), t.Sent);
+        Family(page, "burnrate_alert_notifications_failed_total", "counter", "Notifications given up on (4xx, or every attempt failed), by target.");
+        foreach (var t in targets)
+            Line(page, "burnrate_alert_notifications_failed_total", Target(t), t.Failed);
+        Family(page, "burnrate_alert_notification_retries_total", "counter", "Retried requests (5xx, timeout, network error), by target.");
+        foreach (var t in targets)
+            Line(page, "burnrate_alert_notification_retries_total", Target(t), t.Retries);
+        Family(page, "burnrate_alert_notifications_dropped_total", "counter", "Notifications not sent: queue full, or already delivered.");
+        foreach (var t in targets)
+        {
+            Line(page, "burnrate_alert_notifications_dropped_total", Target(t) + ",reason=\"queue_full\"", t.DroppedQueueFull);
+            Line(page, "burnrate_alert_notifications_dropped_total", Target(t) + ",reason=\"deduplicated\"", t.Deduplicated);
+        }
+        Family(page, "burnrate_alert_queue_items", "gauge", "Notifications waiting, by target.");
+        foreach (var t in targets)
+            Line(page, "burnrate_alert_queue_items", Target(t), t.Queued);
+        return page.ToString();
+    }
+
+    private static string Escape(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     /// <summary>The exposition page for <paramref name="ingest"/> (an empty page when the server does not ingest).</summary>
     public static string Render(IngestPipeline? ingest, DateTimeOffset now)

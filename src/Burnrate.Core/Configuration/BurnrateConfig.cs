@@ -1,3 +1,5 @@
+using System.Globalization;
+using Burnrate.Alerting.Delivery;
 using Burnrate.Attribution;
 using Burnrate.Ingest;
 using Burnrate.Rating;
@@ -33,8 +35,12 @@ public sealed class BurnrateConfig
     ];
     /// <summary>Alert rules (evaluated by the alert engine; accepted here so one file serves every version).</summary>
     public List<Dictionary<string, object>> Rules { get; set; } = [];
-    /// <summary>Notification targets (used by the alert engine).</summary>
-    public List<Dictionary<string, object>> Notify { get; set; } = [];
+    /// <summary>Notification targets: each item names one of <c>alertmanager</c>, <c>webhook</c> or <c>slack</c> (docs/alerts.md, "Delivery").</summary>
+    public List<NotifyTargetSection> Notify { get; set; } = [];
+    /// <summary>Retries, timeouts and queue of notification delivery.</summary>
+    public DeliverySection Delivery { get; set; } = new();
+    /// <summary>How rule actions run: the command allowlist and dry-run (docs/alerts.md, "Actions").</summary>
+    public ActionsSection Actions { get; set; } = new();
 
     /// <summary>Where the file came from, for messages.</summary>
     [YamlIgnore]
@@ -106,6 +112,105 @@ public sealed class BurnrateConfig
         public Dictionary<string, string> Match { get; set; } = [];
         public Dictionary<string, string> Set { get; set; } = [];
         public bool Override { get; set; }
+    }
+
+    public sealed class NotifyTargetSection
+    {
+        /// <summary>Alertmanager base URL; alerts are posted to <c>{url}/api/v2/alerts</c>.</summary>
+        public string? Alertmanager { get; set; }
+        /// <summary>Generic JSON webhook URL.</summary>
+        public string? Webhook { get; set; }
+        /// <summary>Slack incoming-webhook URL (holds a token: never logged).</summary>
+        public string? Slack { get; set; }
+        /// <summary>The name metrics and the API show; default <c>{kind}-{index}</c>.</summary>
+        public string? Name { get; set; }
+        public bool SendResolved { get; set; } = true;
+    }
+
+    public sealed class DeliverySection
+    {
+        public int Attempts { get; set; } = 5;
+        public string InitialBackoff { get; set; } = "1s";
+        public string MaxBackoff { get; set; } = "1m";
+        public string Timeout { get; set; } = "10s";
+        public int QueueCapacity { get; set; } = 10_000;
+        public string ResendInterval { get; set; } = "1m";
+        /// <summary>Burnrate's URL as users reach it, for <c>generatorURL</c> and links.</summary>
+        public string? ExternalUrl { get; set; }
+    }
+
+    public sealed class ActionsSection
+    {
+        public List<string> Allow { get; set; } = [];
+        public bool DryRun { get; set; } = true;
+        public string Timeout { get; set; } = "30s";
+    }
+
+    /// <summary>The notification targets and delivery settings the file describes.</summary>
+    public DeliveryOptions ToDeliveryOptions()
+    {
+        var targets = new List<NotifyTarget>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < Notify.Count; i++)
+        {
+            var item = Notify[i];
+            var where = string.Create(CultureInfo.InvariantCulture, $"notify[{i}]");
+            (NotifyKind Kind, string Key, string Url)[] given =
+            [
+                .. item.Alertmanager is null ? [] : new[] { (NotifyKind.Alertmanager, "alertmanager", item.Alertmanager) },
+                .. item.Webhook is null ? [] : new[] { (NotifyKind.Webhook, "webhook", item.Webhook) },
+                .. item.Slack is null ? [] : new[] { (NotifyKind.Slack, "slack", item.Slack) },
+            ];
+            if (given.Length != 1)
+                throw new ArgumentException($"{where} must name exactly one of alertmanager, webhook or slack, got {given.Length}");
+            var (kind, key, text) = given[0];
+            // The message never repeats the URL: a Slack or webhook URL carries its token.
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+                throw new ArgumentException($"{where}.{key} is not an http(s) URL");
+            var name = string.IsNullOrWhiteSpace(item.Name) ? string.Create(CultureInfo.InvariantCulture, $"{key}-{i}") : item.Name;
+            if (!names.Add(name))
+                throw new ArgumentException($"{where}.name '{name}' is used by another target");
+            targets.Add(new NotifyTarget(name, kind, url, item.SendResolved));
+        }
+        if (Delivery.Attempts < 1)
+            throw new ArgumentException($"delivery.attempts must be at least 1, got {Delivery.Attempts}");
+        if (Delivery.QueueCapacity < 1)
+            throw new ArgumentException($"delivery.queue_capacity must be at least 1, got {Delivery.QueueCapacity}");
+        Uri? external = null;
+        if (Delivery.ExternalUrl is not null && (!Uri.TryCreate(Delivery.ExternalUrl, UriKind.Absolute, out external) || (external.Scheme != Uri.UriSchemeHttp && external.Scheme != Uri.UriSchemeHttps)))
+            throw new ArgumentException($"delivery.external_url is not an http(s) URL: '{Delivery.ExternalUrl}'");
+        var initial = Positive(Durations.Parse(Delivery.InitialBackoff, "delivery.initial_backoff"), "delivery.initial_backoff");
+        var max = Positive(Durations.Parse(Delivery.MaxBackoff, "delivery.max_backoff"), "delivery.max_backoff");
+        if (max < initial)
+            throw new ArgumentException($"delivery.max_backoff ({Durations.Format(max)}) is below delivery.initial_backoff ({Durations.Format(initial)})");
+        return new()
+        {
+            Targets = targets,
+            Attempts = Delivery.Attempts,
+            InitialBackoff = initial,
+            MaxBackoff = max,
+            Timeout = Positive(Durations.Parse(Delivery.Timeout, "delivery.timeout"), "delivery.timeout"),
+            QueueCapacity = Delivery.QueueCapacity,
+            ResendInterval = Positive(Durations.Parse(Delivery.ResendInterval, "delivery.resend_interval"), "delivery.resend_interval"),
+            ExternalUrl = external,
+        };
+    }
+
+    /// <summary>The action settings the file describes.</summary>
+    public ActionOptions ToActionOptions()
+    {
+        for (var i = 0; i < Actions.Allow.Count; i++)
+        {
+            var command = Actions.Allow[i];
+            if (string.IsNullOrWhiteSpace(command) || command.Any(char.IsWhiteSpace))
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"actions.allow[{i}] must be one command name or path without spaces, got '{command}'"));
+        }
+        return new()
+        {
+            Allow = [.. Actions.Allow],
+            DryRun = Actions.DryRun,
+            Timeout = Positive(Durations.Parse(Actions.Timeout, "actions.timeout"), "actions.timeout"),
+        };
     }
 
     /// <summary>The rating options the file describes.</summary>
@@ -205,6 +310,8 @@ public sealed class BurnrateConfig
             _ = config.ToIngestOptions();
             _ = config.ToMapperOptions();
             _ = config.ToScrapeTargets();
+            _ = config.ToDeliveryOptions();
+            _ = config.ToActionOptions();
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -27,7 +27,7 @@ namespace Burnrate.Storage.DuckDb;
 /// it touched, all in one transaction: writing the same lines twice leaves every table as it was.
 /// </para>
 /// </remarks>
-public sealed partial class DuckDbCostStore : ICostStore
+public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
 {
     private static readonly JsonSerializerOptions s_json = new();
 
@@ -532,6 +532,58 @@ public sealed partial class DuckDbCostStore : ICostStore
         {
             _gate.Release();
         }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task AppendAuditAsync(ActionAuditEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "INSERT INTO action_audit VALUES ($at, $rule, $fingerprint, $what, $why, $outcome, $code, $detail)";
+            command.Parameters.Add(new DuckDBParameter("at", entry.At.UtcDateTime));
+            command.Parameters.Add(new DuckDBParameter("rule", entry.Rule));
+            command.Parameters.Add(new DuckDBParameter("fingerprint", entry.Fingerprint));
+            command.Parameters.Add(new DuckDBParameter("what", entry.What));
+            command.Parameters.Add(new DuckDBParameter("why", entry.Why));
+            command.Parameters.Add(new DuckDBParameter("outcome", entry.Outcome));
+            command.Parameters.Add(new DuckDBParameter("code", entry.Code is { } code ? code : DBNull.Value));
+            command.Parameters.Add(new DuckDBParameter("detail", entry.Detail));
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ActionAuditEntry>> GetAuditAsync(DateTimeOffset? since = null, int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        var result = new List<ActionAuditEntry>();
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT audited_at, rule, fingerprint, what, why, outcome, code, detail FROM action_audit WHERE audited_at >= $since ORDER BY audited_at DESC LIMIT $limit";
+            command.Parameters.Add(new DuckDBParameter("since", (since ?? DateTimeOffset.MinValue).UtcDateTime));
+            command.Parameters.Add(new DuckDBParameter("limit", Math.Max(0, limit)));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                result.Add(new ActionAuditEntry(
+                    Utc(reader.GetDateTime(0)), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                    reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetInt32(6), reader.GetString(7)));
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        result.Reverse();
         return result;
     }
 

@@ -97,6 +97,21 @@ internal static class DuckDbSchema
             )
             """,
         ]),
+        new SchemaMigration(2, "rule action audit log",
+        [
+            """
+            CREATE TABLE action_audit (
+                audited_at   TIMESTAMP NOT NULL,
+                rule         VARCHAR NOT NULL,
+                fingerprint  VARCHAR NOT NULL,
+                what         VARCHAR NOT NULL,
+                why          VARCHAR NOT NULL,
+                outcome      VARCHAR NOT NULL,
+                code         INTEGER,
+                detail       VARCHAR NOT NULL
+            )
+            """,
+        ]),
     ];
 
     /// <summary>The version this build writes and reads.</summary>
