@@ -1,5 +1,6 @@
 using System.Globalization;
 using Burnrate.Alerting.Delivery;
+using Burnrate.Alerting;
 using Burnrate.Attribution;
 using Burnrate.Ingest;
 using Burnrate.Rating;
@@ -33,8 +34,8 @@ public sealed class BurnrateConfig
     [
         new AttributionRule { Set = new Dictionary<string, string> { ["team"] = "{label:team}", ["project"] = "{label:project}", ["user"] = "{label:user}" } },
     ];
-    /// <summary>Alert rules (evaluated by the alert engine; accepted here so one file serves every version).</summary>
-    public List<Dictionary<string, object>> Rules { get; set; } = [];
+    /// <summary>Alert rules (docs/alerts.md); when the file has no <c>rules</c> key, <see cref="AlertRules.Defaults"/> apply.</summary>
+    public List<RuleSection>? Rules { get; set; }
     /// <summary>Notification targets: each item names one of <c>alertmanager</c>, <c>webhook</c> or <c>slack</c> (docs/alerts.md, "Delivery").</summary>
     public List<NotifyTargetSection> Notify { get; set; } = [];
     /// <summary>Retries, timeouts and queue of notification delivery.</summary>
@@ -276,6 +277,21 @@ public sealed class BurnrateConfig
     private static TimeSpan Positive(TimeSpan duration, string key) =>
         duration > TimeSpan.Zero ? duration : throw new ArgumentException($"{key} must be positive, got {Durations.Format(duration)}");
 
+    /// <summary>The alert rules the file describes (the built-in defaults when it has no <c>rules</c> key).</summary>
+    public IReadOnlyList<AlertRule> ToAlertRules()
+    {
+        if (Rules is null)
+            return AlertRules.Defaults;
+        var rules = Rules.Select((r, i) => r.ToAlertRule(i)).ToList();
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var first = rules.FindIndex(r => r.Name == rules[i].Name);
+            if (first != i)
+                throw new ArgumentException($"rules[{i}].name: '{rules[i].Name}' is also the name of rules[{first}]");
+        }
+        return rules;
+    }
+
     /// <summary>The attribution rules the file describes.</summary>
     public AttributionRules ToAttributionRules() =>
         Attribution is null
@@ -312,6 +328,7 @@ public sealed class BurnrateConfig
             _ = config.ToScrapeTargets();
             _ = config.ToDeliveryOptions();
             _ = config.ToActionOptions();
+            _ = config.ToAlertRules();
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

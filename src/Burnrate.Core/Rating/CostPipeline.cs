@@ -1,3 +1,4 @@
+using Burnrate.Alerting;
 using Burnrate.Storage;
 using Burnrate.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -39,6 +40,12 @@ public sealed partial class CostPipeline : IDisposable
         _grace = (options ?? new RatingOptions()).Grace;
         _logger = logger ?? NullLogger.Instance;
     }
+
+    /// <summary>
+    /// The alert engine evaluated on every rated minute (null: no alerting). Set before the first event. Minutes rated
+    /// only to rebuild state (<see cref="DiscardBefore"/>) are not evaluated: they were before the restart.
+    /// </summary>
+    public AlertEngine? Alerts { get; set; }
 
     /// <summary>Events applied so far.</summary>
     public long EventCount => Interlocked.Read(ref _eventCount);
@@ -97,6 +104,7 @@ public sealed partial class CostPipeline : IDisposable
             {
                 _nextMinute ??= RatingEngine.Floor(e.Time);
                 _engine.Apply(e);
+                Alerts?.Observe(e);
                 if (e is WorkloadStarted ws)
                     _dirtyWorkloads.Add(ws.Workload.Id);
                 else if (e is WorkloadStopped wst)
@@ -137,6 +145,7 @@ public sealed partial class CostPipeline : IDisposable
                     ForgetEndedWorkloads();
                 if (DiscardBefore is { } discard && minute < discard)
                     continue;
+                Alerts?.Evaluate(rated, _engine.Workloads);
                 foreach (var line in rated.Lines)
                 {
                     _unwrittenLines.Add(line);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Burnrate.Alerting;
 using Burnrate.Configuration;
 using Burnrate.Demo;
 using Burnrate.Ingest;
@@ -124,6 +125,10 @@ internal static class DemoCommand
         await using var store = await services.OpenStore(ledgerPath, cancellationToken).ConfigureAwait(false);
         var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
         using var pipeline = new CostPipeline(engine, store, ratingOptions);
+        var alertLines = new AlertLineSink();
+        var alerts = new AlertEngine(config.ToAlertRules(), alertLines);
+        pipeline.Alerts = alerts.Rules.Count > 0 ? alerts : null;
+        var recentAlerts = new List<string>();
         using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
         var replay = new FleetReplay(simulator, ingest, clock);
 
@@ -132,7 +137,7 @@ internal static class DemoCommand
             Listen = listen,
             Store = store,
             Time = clock,
-            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest),
+            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts),
         });
         try
         {
@@ -151,6 +156,7 @@ internal static class DemoCommand
         console.MarkupLine($"[bold]Burnrate demo[/]: {scenarios.Count} scenario(s), {Durations.Format(virtualSpan)} of fleet time from {epoch:yyyy-MM-dd HH:mm}Z at {speed}× for {Durations.Format(wallDuration)}");
         console.MarkupLine($"Dashboard: [link]{url}/[/] (the web dashboard arrives with the API work; live now: {url}/api/v1/burn, {url}/api/v1/costs?by=team)");
         console.MarkupLine($"Ledger: {Markup.Escape(Path.GetFullPath(ledgerPath))}");
+        console.MarkupLine($"Alerts: {alerts.Rules.Count} rule(s){(config.Rules is null ? " (the built-in defaults, docs/alerts.md)" : "")}");
 
         var interactive = ReferenceEquals(services.Out, Console.Out) && !Console.IsOutputRedirected;
         var lastPrinted = epoch;
@@ -160,9 +166,13 @@ internal static class DemoCommand
             {
                 await replay.RunAsync(end, TimeSpan.FromMilliseconds(250), ratingOptions.Grace, now =>
                 {
-                    if (now - lastPrinted >= TimeSpan.FromSeconds(speed))
+                    var fresh = alertLines.Drain();
+                    recentAlerts.AddRange(fresh);
+                    if (recentAlerts.Count > 10)
+                        recentAlerts.RemoveRange(0, recentAlerts.Count - 10);
+                    if (fresh.Count > 0 || now - lastPrinted >= TimeSpan.FromSeconds(speed))
                     {
-                        live.UpdateTarget(Render(pipeline.Burn(now), now, end));
+                        live.UpdateTarget(Render(pipeline.Burn(now), now, end, recentAlerts));
                         lastPrinted = now;
                     }
                 }, cancellationToken).ConfigureAwait(false);
@@ -174,6 +184,8 @@ internal static class DemoCommand
             var every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMinute, virtualSpan.Ticks / 10));
             await replay.RunAsync(end, TimeSpan.FromMilliseconds(250), ratingOptions.Grace, now =>
             {
+                foreach (var line in alertLines.Drain())
+                    services.Out.WriteLine(line); // a line per firing or resolved alert, as it happens
                 if (now - lastPrinted < every)
                     return;
                 lastPrinted = now;
@@ -182,6 +194,8 @@ internal static class DemoCommand
             }, cancellationToken).ConfigureAwait(false);
         }
 
+        foreach (var line in alertLines.Drain())
+            services.Out.WriteLine(line);
         var final = pipeline.Burn(RatingEngine.Floor(end).AddSeconds(-1));
         console.Write(Render(final, end, end));
         console.MarkupLine($"Rated {pipeline.RatedThrough:yyyy-MM-dd HH:mm}Z: {pipeline.LineCount:N0} ledger rows from {pipeline.EventCount:N0} events; total {pipeline.Total}.");
@@ -197,7 +211,7 @@ internal static class DemoCommand
         to <= from ? 100 : (int)Math.Clamp(100 * (now - from).Ticks / (to - from).Ticks, 0, 100);
 
     /// <summary>The live view: per cloud, then the top workloads by burn rate.</summary>
-    internal static IRenderable Render(BurnSummary burn, DateTimeOffset now, DateTimeOffset end)
+    internal static IRenderable Render(BurnSummary burn, DateTimeOffset now, DateTimeOffset end, IReadOnlyList<string>? alerts = null)
     {
         var clouds = new Table().Title($"Fleet at {now:yyyy-MM-dd HH:mm}Z").AddColumn("cloud").AddColumn(new TableColumn("$/h now").RightAligned()).AddColumn(new TableColumn("cost so far").RightAligned());
         foreach (var p in burn.Providers)
@@ -211,6 +225,7 @@ internal static class DemoCommand
                 w.Rate.DollarsPerHour.ToString("N2", System.Globalization.CultureInfo.InvariantCulture), w.Total.ToString());
         }
         var left = end - now;
-        return new Rows(clouds, top, new Markup(left > TimeSpan.Zero ? $"[grey]{Durations.Format(TimeSpan.FromMinutes(Math.Ceiling(left.TotalMinutes)))} of fleet time left[/]" : "[grey]done[/]"));
+        var alertView = new Rows(alerts is { Count: > 0 } ? [new Markup("[bold]Alerts[/]"), .. alerts.Select(a => new Markup(Markup.Escape(a)))] : Array.Empty<IRenderable>());
+        return new Rows(clouds, top, alertView, new Markup(left > TimeSpan.Zero ? $"[grey]{Durations.Format(TimeSpan.FromMinutes(Math.Ceiling(left.TotalMinutes)))} of fleet time left[/]" : "[grey]done[/]"));
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Burnrate.Alerting;
 using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Pricing;
@@ -41,6 +42,9 @@ internal static partial class ServeCommand
             await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
             using var pipeline = new CostPipeline(engine, store, ratingOptions, logger);
+            // Delivery (Alertmanager, webhooks, Slack) plugs in as the sink; until configured, each alert is a log line.
+            var alerts = new AlertEngine(config.ToAlertRules(), new LogAlertSink(logger), logger);
+            pipeline.Alerts = alerts.Rules.Count > 0 ? alerts : null;
             using var wal = WriteAheadLog.Open(Path.Combine(dataDirectory, "wal"), new WriteAheadLogOptions { Fsync = config.Ingest.WalFsync }, logger);
             using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal, config.ToIngestOptions(), logger);
             // The log first: what was acknowledged before a crash is in the state (and the ledger) before anything new.
@@ -48,7 +52,7 @@ internal static partial class ServeCommand
             if (replayed > 0)
                 await services.Out.WriteLineAsync($"replayed {replayed} inputs from the write-ahead log; rated through {pipeline.RatedThrough:yyyy-MM-dd HH:mm} UTC").ConfigureAwait(false);
 
-            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline, ingest);
+            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline, ingest, alerts);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -128,7 +132,7 @@ internal static partial class ServeCommand
         }
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest)
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts)
     {
         try
         {
@@ -137,7 +141,7 @@ internal static partial class ServeCommand
                 Listen = listen,
                 Store = store,
                 Time = time,
-                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest),
+                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts),
             });
         }
         catch (ArgumentException e)

@@ -23,7 +23,7 @@ public sealed class BurnrateConfigTests
             """);
 
         Assert.Equal("./burnrate-data/burnrate.duckdb", config.DuckDbPath("/elsewhere"));
-        Assert.Equal(2, config.Rules.Count);
+        Assert.Equal(2, config.ToAlertRules().Count);
     }
 
     [Fact]

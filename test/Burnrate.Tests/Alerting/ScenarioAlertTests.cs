@@ -1,0 +1,54 @@
+namespace Burnrate.Tests.Alerting;
+
+/// <summary>
+/// Each scenario played alone through the real pipeline under the default rules fires the rule meant to catch it, at
+/// the simulated time worked out from its YAML (src/Burnrate.Core/Simulation/Scenarios), for the right scope.
+/// A minute is evaluated at its end, so a condition true from minute m with <c>for: F</c> fires at m + 1m + F − 1m.
+/// </summary>
+public sealed class ScenarioAlertTests
+{
+    [Theory]
+    // S1: the 72-GPU job starts at 1m and burns $495.36/h > $200/h: fires at the end of its first minute.
+    [InlineData("s1", 1.5, "runaway-spend", "workload", "skypilot:managed-4711", 2, "495.36")]
+    // S2: steps stop at 14m; the first flat minute is [15m, 16m) (the 14m sample still counts), for 5m: fires at 20m.
+    [InlineData("s2", 1, "stalled-job", "workload", "skypilot:sky-bert-pretrain", 20, null)]
+    // S3: capacity changes to on-demand at 30m; for 0: fires at the end of minute [30m, 31m) with since = 30m.
+    [InlineData("s3", 1, "spot-fallback", "workload", "skypilot:managed-3310", 30, "21.96")]
+    // S7: the 2:10 wave takes 4 GPUs per run against 2 before: fires at the end of its first minute.
+    [InlineData("s7", 2.5, "gpu-step-change", "metaflow_flow_name", "Variant0Flow", 131, null)]
+    // S9: spot +40% from 3h (+10% and +25% before stay under the 30% threshold): fires at 3h01m.
+    [InlineData("s9", 3.5, "spot-price-jump", "workload", "skypilot:managed-7702", 181, null)]
+    // S10: the Azure ND H100 burns $98.32/h against a $55 estimate from its start; for 2m: fires at 2m.
+    [InlineData("s10", 0.5, "over-estimate", "workload", "skypilot:sky-eval-suite", 2, "98.32")]
+    // S12: cost per request ×1.46 from the 2h rollout, for 10m: fires at 2h10m.
+    [InlineData("s12", 2.5, "unit-cost-regression", "project", "ranking", 130, "3.67")]
+    public async Task Each_scenario_fires_its_rule_at_the_right_time_for_the_right_scope(string scenario, double hours, string rule, string label, string value, int firesAtMinute, string? usdPerHour)
+    {
+        var notifications = await ScenarioAlertPlayer.PlayAsync(scenario, TimeSpan.FromHours(hours));
+
+        var start = ScenarioAlertPlayer.Monday;
+        var first = notifications.FirstOrDefault(n => n.Rule == rule && n.Labels.GetValueOrDefault(label) == value);
+        Assert.True(first is not null, ScenarioAlertPlayer.Show(notifications, start));
+        Assert.Equal(Burnrate.Alerting.AlertState.Firing, first.State);
+        Assert.Equal(start + TimeSpan.FromMinutes(firesAtMinute), first.EvidenceAt);
+        if (usdPerHour is not null)
+            Assert.Equal(usdPerHour, first.Annotations["usd_per_hour"]);
+        Assert.Equal(rule, first.Labels["alertname"]);
+        Assert.All(["summary", "since", "cost_so_far_usd", "projected_usd", "owner", "dashboard"], key => Assert.True(first.Annotations.ContainsKey(key), key));
+    }
+
+    [Fact]
+    public async Task S4_the_weekend_idle_cluster_fires_off_hours_idle_friday_19_00_and_the_first_alert_is_not_sent_again_within_the_repeat_interval()
+    {
+        // Friday 17:00 UTC; the job ends 18:30 and its 16 H100s sit idle: off hours (from 18:00) and idle for 30m → 19:00.
+        var friday = new DateTimeOffset(2026, 3, 6, 17, 0, 0, TimeSpan.Zero);
+        var notifications = await ScenarioAlertPlayer.PlayAsync("s4", TimeSpan.FromHours(5), friday, tick: TimeSpan.FromMinutes(30));
+
+        var cluster = notifications.Where(n => n.Rule == "off-hours-idle" && n.Labels["cluster"] == "sky-rl-exp").ToList();
+        Assert.True(cluster.Count > 0, ScenarioAlertPlayer.Show(notifications, friday));
+        Assert.Equal(friday + TimeSpan.FromHours(2), cluster[0].EvidenceAt);
+        Assert.Equal(friday + TimeSpan.FromMinutes(90), cluster[0].StartsAt);
+        Assert.Equal("16", cluster[0].Annotations["idle_gpus"]);
+        Assert.Single(cluster); // repeat interval 4h: not re-sent by 22:00
+    }
+}
