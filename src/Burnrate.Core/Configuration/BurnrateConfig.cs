@@ -1,6 +1,6 @@
 using System.Globalization;
-using Burnrate.Alerting.Delivery;
 using Burnrate.Alerting;
+using Burnrate.Alerting.Delivery;
 using Burnrate.Attribution;
 using Burnrate.Ingest;
 using Burnrate.Rating;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Burnrate.Alerting;
+using Burnrate.Alerting.Delivery;
 using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Pricing;
@@ -42,8 +43,11 @@ internal static partial class ServeCommand
             await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
             using var pipeline = new CostPipeline(engine, store, ratingOptions, logger);
-            // Delivery (Alertmanager, webhooks, Slack) plugs in as the sink; until configured, each alert is a log line.
-            var alerts = new AlertEngine(config.ToAlertRules(), new LogAlertSink(logger), logger);
+            // Every alert is a log line, and goes to the configured targets (Alertmanager, webhooks, Slack) and actions.
+            using var deliveryHttp = new HttpClient();
+            await using var dispatcher = new AlertDispatcher(config.ToDeliveryOptions(), deliveryHttp, services.Time, logger,
+                store is Storage.IActionAuditLog audit ? new ActionRunner(config.ToActionOptions(), audit, deliveryHttp, services.Time, logger) : null);
+            var alerts = new AlertEngine(config.ToAlertRules(), new FanOutAlertSink(new LogAlertSink(logger), dispatcher), logger);
             pipeline.Alerts = alerts.Rules.Count > 0 ? alerts : null;
             using var wal = WriteAheadLog.Open(Path.Combine(dataDirectory, "wal"), new WriteAheadLogOptions { Fsync = config.Ingest.WalFsync }, logger);
             using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal, config.ToIngestOptions(), logger);
@@ -52,7 +56,7 @@ internal static partial class ServeCommand
             if (replayed > 0)
                 await services.Out.WriteLineAsync($"replayed {replayed} inputs from the write-ahead log; rated through {pipeline.RatedThrough:yyyy-MM-dd HH:mm} UTC").ConfigureAwait(false);
 
-            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline, ingest, alerts);
+            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline, ingest, alerts, dispatcher);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -132,7 +136,7 @@ internal static partial class ServeCommand
         }
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts)
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher)
     {
         try
         {
@@ -141,7 +145,7 @@ internal static partial class ServeCommand
                 Listen = listen,
                 Store = store,
                 Time = time,
-                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts),
+                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher),
             });
         }
         catch (ArgumentException e)
