@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Burnrate.Alerting;
+using Burnrate.Alerting.Delivery;
 using Burnrate.Configuration;
 using Burnrate.Demo;
 using Burnrate.Ingest;
@@ -126,7 +127,11 @@ internal static class DemoCommand
         var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
         using var pipeline = new CostPipeline(engine, store, ratingOptions);
         var alertLines = new AlertLineSink();
-        var alerts = new AlertEngine(config.ToAlertRules(), alertLines);
+        // Configured targets (notify) get the demo's alerts too, so a webhook or Alertmanager can be tried with it.
+        // Delivery runs on the real clock: HTTP timeouts and backoff on the accelerated one would expire in milliseconds.
+        using var deliveryHttp = new HttpClient();
+        await using var dispatcher = new AlertDispatcher(config.ToDeliveryOptions(), deliveryHttp, services.Time);
+        var alerts = new AlertEngine(config.ToAlertRules(), new FanOutAlertSink(alertLines, dispatcher));
         pipeline.Alerts = alerts.Rules.Count > 0 ? alerts : null;
         var recentAlerts = new List<string>();
         using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
@@ -137,7 +142,7 @@ internal static class DemoCommand
             Listen = listen,
             Store = store,
             Time = clock,
-            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts),
+            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher),
         });
         try
         {

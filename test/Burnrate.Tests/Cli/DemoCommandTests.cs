@@ -43,6 +43,27 @@ public sealed class DemoCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_demo_prints_the_runaway_alert_of_s1_and_delivers_it_to_a_configured_webhook()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var hook = await Support.HookReceiver.StartAsync(ct);
+        var config = Path.Combine(_data, "burnrate.yaml");
+        Directory.CreateDirectory(_data);
+        await File.WriteAllTextAsync(config, $"notify:\n  - webhook: {hook.Url}/hook\n", ct);
+
+        var exit = await BurnrateCli.InvokeAsync(Services(), ["demo", "--scenario", "s1", "--duration", "4s", "--speed", "3600", "--config", config, "--data", _data, "--listen", "127.0.0.1:0"], ct);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("FIRING   runaway-spend: workload skypilot:managed-4711", _out.ToString(), StringComparison.Ordinal);
+        for (var i = 0; i < 200 && !hook.Requests.Any(r => r.Body.ToString().Contains("\"runaway-spend\"", StringComparison.Ordinal)); i++)
+            await Task.Delay(50, ct);
+        var runaway = hook.Requests.SelectMany(r => r.Body.GetProperty("alerts").EnumerateArray())
+            .Where(a => a.GetProperty("rule").GetString() == "runaway-spend").ToList();
+        Assert.True(runaway.Any(a => a.GetProperty("status").GetString() == "firing"), "no firing runaway-spend delivered: " + string.Join("\n", hook.Requests.Select(r => r.Body.ToString())));
+        Assert.All(runaway, a => Assert.Equal("skypilot:managed-4711", a.GetProperty("labels").GetProperty("workload").GetString()));
+    }
+
+    [Fact]
     public async Task Report_reads_the_demo_ledger_afterwards()
     {
         var services = Services();
