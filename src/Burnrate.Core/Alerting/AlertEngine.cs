@@ -148,7 +148,7 @@ public sealed partial class AlertEngine
                     break;
                 foreach (var (key, agg) in aggs)
                 {
-                    if (agg.IdleGpus >= rule.MinGpus - 1e-9)
+                    if (agg.IdleGpus >= rule.MinGpus - 1e-9 && agg.IdleGpus >= (rule.MinIdleFraction * agg.Gpus) - 1e-9)
                     {
                         holding[key] = Observe(rule, state, key, agg, now,
                             $"{agg.IdleGpus:0.##} of {agg.Gpus:0.##} GPUs billed while idle (below {rule.UtilizationBelow:0%} utilization or unallocated)" + (rule.Kind == AlertRuleKind.OffHoursIdle ? " off hours" : ""),

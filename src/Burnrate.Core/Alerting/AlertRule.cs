@@ -87,6 +87,8 @@ public sealed record AlertRule
     public double UtilizationBelow { get; init; } = 0.10;
     /// <summary>idle_gpu, off_hours_idle: fires when at least this many GPUs are idle.</summary>
     public double MinGpus { get; init; } = 1;
+    /// <summary>idle_gpu, off_hours_idle: fires only when the idle GPUs are also at least this fraction (0..1) of the scope's GPUs.</summary>
+    public double MinIdleFraction { get; init; }
     /// <summary>stall: the work counter (steps, tokens, requests); null: any counter the workload reports.</summary>
     public string? Metric { get; init; }
     /// <summary>stall: cost per unit of work above Factor × its baseline also counts (needs <see cref="Metric"/>).</summary>

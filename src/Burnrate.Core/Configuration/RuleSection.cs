@@ -20,6 +20,7 @@ public sealed class RuleSection
     public decimal? MinIncreaseUsdPerHour { get; set; }
     public double? UtilizationBelow { get; set; }
     public double? MinGpus { get; set; }
+    public double? MinIdleFraction { get; set; }
     public string? Metric { get; set; }
     public bool? CostPerUnit { get; set; }
     public double? RisePercent { get; set; }
@@ -49,14 +50,14 @@ public sealed class RuleSection
     {
         [AlertRuleKind.SpendRate] = ["above_usd_per_hour"],
         [AlertRuleKind.Baseline] = ["factor", "window", "min_increase_usd_per_hour"],
-        [AlertRuleKind.IdleGpu] = ["utilization_below", "min_gpus"],
+        [AlertRuleKind.IdleGpu] = ["utilization_below", "min_gpus", "min_idle_fraction"],
         [AlertRuleKind.Stall] = ["metric", "cost_per_unit", "factor", "window"],
         [AlertRuleKind.CapacityFallback] = [],
         [AlertRuleKind.SpotPriceChange] = ["rise_percent"],
         [AlertRuleKind.Budget] = ["amount_usd", "period"],
         [AlertRuleKind.EstimateExceeded] = ["tolerance_percent"],
         [AlertRuleKind.StepChange] = ["factor", "group_by"],
-        [AlertRuleKind.OffHoursIdle] = ["utilization_below", "min_gpus", "windows"],
+        [AlertRuleKind.OffHoursIdle] = ["utilization_below", "min_gpus", "min_idle_fraction", "windows"],
     };
 
     private static readonly string[] s_matchKeys = ["workload", "team", "project", "user", "cluster", "cloud", "capacity", "component", "orchestrator"];
@@ -115,6 +116,7 @@ public sealed class RuleSection
                 {
                     UtilizationBelow = UtilizationBelow is null ? 0.10 : UtilizationBelow is > 0 and <= 1 ? UtilizationBelow.Value : throw new ArgumentException($"{where}.utilization_below must be in (0, 1], got {UtilizationBelow}"),
                     MinGpus = MinGpus is null ? 1 : MinGpus > 0 ? MinGpus.Value : throw new ArgumentException($"{where}.min_gpus must be positive"),
+                    MinIdleFraction = MinIdleFraction is null ? 0 : MinIdleFraction is >= 0 and <= 1 ? MinIdleFraction.Value : throw new ArgumentException($"{where}.min_idle_fraction must be in [0, 1], got {MinIdleFraction}"),
                     Windows = kind == AlertRuleKind.OffHoursIdle ? [.. (Windows ?? [.. DefaultWindows]).Select((w, i) => ParseWindow(w, $"{where}.windows[{i}]"))] : [],
                 };
                 break;
@@ -179,6 +181,7 @@ public sealed class RuleSection
         ("min_increase_usd_per_hour", MinIncreaseUsdPerHour is not null),
         ("utilization_below", UtilizationBelow is not null),
         ("min_gpus", MinGpus is not null),
+        ("min_idle_fraction", MinIdleFraction is not null),
         ("metric", Metric is not null),
         ("cost_per_unit", CostPerUnit is not null),
         ("rise_percent", RisePercent is not null),
