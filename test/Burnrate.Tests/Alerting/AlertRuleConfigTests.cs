@@ -12,7 +12,7 @@ public sealed class AlertRuleConfigTests
             rules:
               - { name: a, kind: spend_rate, above_usd_per_hour: 250, severity: critical, for: 1m, labels: { page: oncall }, match: { team: llm } }
               - { name: b, kind: baseline, scope: team, factor: 3, window: 6h }
-              - { name: c, kind: idle_gpu, utilization_below: 0.3, min_gpus: 2, for: 10m }
+              - { name: c, kind: idle_gpu, utilization_below: 0.3, min_gpus: 2, min_idle_fraction: 0.5, for: 10m }
               - { name: d, kind: stall, metric: requests, cost_per_unit: true, factor: 1.3, scope: project }
               - { name: e, kind: capacity_fallback, action: { cancel: true, dry_run: true } }
               - { name: f, kind: spot_price_change, rise_percent: 25 }
@@ -29,6 +29,8 @@ public sealed class AlertRuleConfigTests
         Assert.Equal(AlertScope.Team, rules[1].Scope);
         Assert.Equal(TimeSpan.FromHours(6), rules[1].Window);
         Assert.Equal(AlertScope.Cluster, rules[2].Scope); // idle_gpu's default scope
+        Assert.Equal(0.5, rules[2].MinIdleFraction);
+        Assert.Equal(0, rules[9].MinIdleFraction); // default: any idle GPU counts
         Assert.True(rules[3].CostPerUnit);
         Assert.Equal("true", rules[4].Action?["cancel"]?.ToString()); // passed through as written, for delivery
         Assert.Equal(BudgetPeriod.Week, rules[6].Period);
