@@ -41,6 +41,7 @@ public static class BurnrateServer
         app.MapBurnApi();
         app.MapIngestApi();
         app.MapSelfMetrics();
+        app.MapAlertsApi();
         return app;
     }
 
