@@ -328,7 +328,13 @@ public sealed class BurnrateConfig
             _ = config.ToScrapeTargets();
             _ = config.ToDeliveryOptions();
             _ = config.ToActionOptions();
-            _ = config.ToAlertRules();
+            var actions = config.ToActionOptions();
+            var rules = config.ToAlertRules();
+            for (var i = 0; i < rules.Count; i++)
+            {
+                if (rules[i].Action is { } action && ActionRunner.Validate(action, actions) is { } problem)
+                    throw new ArgumentException($"rules[{i}].action: {problem}");
+            }
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

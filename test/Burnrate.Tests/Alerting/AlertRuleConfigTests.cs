@@ -9,12 +9,13 @@ public sealed class AlertRuleConfigTests
     public void Each_rule_kind_parses_with_its_parameters()
     {
         var rules = BurnrateConfig.Parse("""
+            actions: { allow: [scancel] }
             rules:
               - { name: a, kind: spend_rate, above_usd_per_hour: 250, severity: critical, for: 1m, labels: { page: oncall }, match: { team: llm } }
               - { name: b, kind: baseline, scope: team, factor: 3, window: 6h }
               - { name: c, kind: idle_gpu, utilization_below: 0.3, min_gpus: 2, min_idle_fraction: 0.5, for: 10m }
               - { name: d, kind: stall, metric: requests, cost_per_unit: true, factor: 1.3, scope: project }
-              - { name: e, kind: capacity_fallback, action: { cancel: true, dry_run: true } }
+              - { name: e, kind: capacity_fallback, action: { exec: "scancel {slurm_job_id}", dry_run: true } }
               - { name: f, kind: spot_price_change, rise_percent: 25 }
               - { name: g, kind: budget, amount_usd: 5000, period: week, scope: team }
               - { name: h, kind: estimate_exceeded, tolerance_percent: 15 }
@@ -32,7 +33,7 @@ public sealed class AlertRuleConfigTests
         Assert.Equal(0.5, rules[2].MinIdleFraction);
         Assert.Equal(0, rules[9].MinIdleFraction); // default: any idle GPU counts
         Assert.True(rules[3].CostPerUnit);
-        Assert.Equal("true", rules[4].Action?["cancel"]?.ToString()); // passed through as written, for delivery
+        Assert.Equal("scancel {slurm_job_id}", rules[4].Action?["exec"]?.ToString()); // passed through as written, for delivery
         Assert.Equal(BudgetPeriod.Week, rules[6].Period);
         Assert.Equal(["flow"], rules[8].GroupBy);
         var window = Assert.Single(rules[9].Windows);
@@ -51,6 +52,10 @@ public sealed class AlertRuleConfigTests
     [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, for: soon }", "rules[0].for: 'soon'")]
     [InlineData("- { name: x, kind: capacity_fallback }\n  - { name: x, kind: capacity_fallback }", "rules[1].name: 'x' is also the name of rules[0]")]
     [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, match: { galaxy: a } }", "rules[0].match.galaxy")]
+    [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { exec: \"rm -rf {workload}\" } }", "rules[0].action: the command 'rm' is not on actions.allow")]
+    [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { exec: \"{cmd} x\" } }", "rules[0].action: the command '{cmd}' must be written literally")]
+    [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { shell: ls } }", "rules[0].action: unknown key action.shell")]
+    [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { dry_run: true } }", "rules[0].action: an action names exactly one of exec or http")]
     public void A_bad_rule_is_an_error_naming_its_index_and_key(string rules, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => BurnrateConfig.Parse("rules:\n  " + rules + "\n", "b.yaml"));

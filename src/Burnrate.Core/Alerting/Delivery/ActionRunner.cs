@@ -114,6 +114,32 @@ public sealed partial class ActionRunner
     }
 
     /// <summary>
+    /// Checks a rule's <c>action</c> map when the config loads, without labels: its keys, exactly one of <c>exec</c> or
+    /// <c>http</c>, and for <c>exec</c> a literal first token on <c>actions.allow</c>. Returns what is wrong, or null.
+    /// Values are still checked when the alert fires (they come from its labels).
+    /// </summary>
+    public static string? Validate(IReadOnlyDictionary<string, object> action, ActionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        ArgumentNullException.ThrowIfNull(options);
+        var unknown = action.Keys.FirstOrDefault(k => k is not ("exec" or "http" or "dry_run"));
+        if (unknown is not null)
+            return $"unknown key action.{unknown} (accepted: exec, http, dry_run)";
+        if (action.ContainsKey("exec") == action.ContainsKey("http"))
+            return "an action names exactly one of exec or http";
+        if (!action.TryGetValue("exec", out var exec))
+            return AsMap(action["http"]) is { } http && http.ContainsKey("url") ? null : "action.http must be a map with url (and method)";
+        if (exec is not string template)
+            return "action.exec must be a string";
+        var first = template.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        if (first is null)
+            return "action.exec is empty";
+        if (first.Contains('{', StringComparison.Ordinal) || first.Contains('}', StringComparison.Ordinal))
+            return $"the command '{first}' must be written literally, not substituted";
+        return options.Allow.Contains(first, StringComparer.Ordinal) ? null : $"the command '{first}' is not on actions.allow";
+    }
+
+    /// <summary>
     /// The argv of an exec template: split on spaces, the first token literal and allowlisted, each <c>{label}</c>
     /// replaced inside its token by a safe value of one of the alert's labels.
     /// </summary>
