@@ -13,6 +13,7 @@ using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Storage.DuckDb;
 using Burnrate.Telemetry.Mapping;
+using Burnrate.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -228,47 +229,9 @@ public sealed class OtlpExporterEndToEndTests : IAsyncDisposable
 
     // ---- the server ------------------------------------------------------------------------------------------
 
-    /// <summary>What <c>burnrate serve</c> runs, in-process: DuckDB ledger, write-ahead log, ingest and rating pipelines.</summary>
-    private sealed class LiveServer(WebApplication app, DuckDbCostStore store, WriteAheadLog wal, CostPipeline cost, IngestPipeline ingest, CancellationTokenSource stop, Task applying) : IAsyncDisposable
-    {
-        public string Url { get; } = app.Urls.Single();
-
-        public IngestPipeline Ingest => ingest;
-
-        public async ValueTask DisposeAsync()
-        {
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
-            await stop.CancelAsync();
-            await applying;
-            stop.Dispose();
-            ingest.Dispose();
-            cost.Dispose();
-            wal.Dispose();
-            await store.DisposeAsync();
-        }
-    }
-
     private async Task<LiveServer> StartAsync(TimeProvider time)
     {
-        var ct = TestContext.Current.CancellationToken;
-        var config = new BurnrateConfig();
-        var (book, rateCard) = PricingSetup.Load(config);
-        var ratingOptions = config.ToRatingOptions();
-        var store = await DuckDbCostStore.OpenAsync(Path.Combine(_data, "burnrate.duckdb"), null, time, ct);
-        var cost = new CostPipeline(new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions), store, ratingOptions);
-        var wal = WriteAheadLog.Open(Path.Combine(_data, "wal"));
-        var ingest = new IngestPipeline(cost, new TelemetryMapper(config.ToMapperOptions()), wal, config.ToIngestOptions());
-        var app = BurnrateServer.Build(new BurnrateServerOptions
-        {
-            Listen = "127.0.0.1:0",
-            Store = store,
-            Time = time,
-            ConfigureServices = s => s.AddSingleton(cost).AddSingleton(ingest),
-        });
-        await app.StartAsync(ct);
-        var stop = new CancellationTokenSource();
-        _server = new LiveServer(app, store, wal, cost, ingest, stop, ingest.RunAsync(stop.Token));
+        _server = await LiveServer.StartAsync(_data, time);
         return _server;
     }
 

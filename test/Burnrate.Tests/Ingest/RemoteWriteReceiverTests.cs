@@ -10,6 +10,7 @@ using Burnrate.Server;
 using Burnrate.Storage.DuckDb;
 using Burnrate.Telemetry.Mapping;
 using Burnrate.Tests.Protocols;
+using Burnrate.Tests.Support;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -241,50 +242,9 @@ public sealed class RemoteWriteReceiverTests : IAsyncDisposable
         }
     }
 
-    /// <summary>What <c>burnrate serve</c> runs, in-process: DuckDB ledger, write-ahead log, ingest and rating pipelines.</summary>
-    private sealed class LiveServer(WebApplication app, DuckDbCostStore store, WriteAheadLog wal, CostPipeline cost, IngestPipeline ingest, CancellationTokenSource stop, Task applying) : IAsyncDisposable
-    {
-        public string Url { get; } = app.Urls.Single();
-
-        public IngestPipeline Ingest => ingest;
-
-        public WriteAheadLog Wal => wal;
-
-        public async ValueTask DisposeAsync()
-        {
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
-            await stop.CancelAsync();
-            await applying;
-            stop.Dispose();
-            ingest.Dispose();
-            cost.Dispose();
-            wal.Dispose();
-            await store.DisposeAsync();
-        }
-    }
-
     private async Task<LiveServer> StartAsync(IngestOptions? options = null, bool runReader = true)
     {
-        var ct = TestContext.Current.CancellationToken;
-        var config = new BurnrateConfig();
-        var (book, rateCard) = PricingSetup.Load(config);
-        var ratingOptions = config.ToRatingOptions();
-        var directory = Path.Combine(_data, _servers.Count.ToString(CultureInfo.InvariantCulture));
-        var store = await DuckDbCostStore.OpenAsync(Path.Combine(directory, "burnrate.duckdb"), null, _time, ct);
-        var cost = new CostPipeline(new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions), store, ratingOptions);
-        var wal = WriteAheadLog.Open(Path.Combine(directory, "wal"));
-        var ingest = new IngestPipeline(cost, new TelemetryMapper(config.ToMapperOptions()), wal, options ?? config.ToIngestOptions());
-        var app = BurnrateServer.Build(new BurnrateServerOptions
-        {
-            Listen = "127.0.0.1:0",
-            Store = store,
-            Time = _time,
-            ConfigureServices = s => s.AddSingleton(cost).AddSingleton(ingest),
-        });
-        await app.StartAsync(ct);
-        var stop = new CancellationTokenSource();
-        var server = new LiveServer(app, store, wal, cost, ingest, stop, runReader ? ingest.RunAsync(stop.Token) : Task.CompletedTask);
+        var server = await LiveServer.StartAsync(Path.Combine(_data, _servers.Count.ToString(CultureInfo.InvariantCulture)), _time, options, runReader);
         _servers.Add(server);
         return server;
     }
