@@ -111,7 +111,10 @@ public sealed partial class AlertEngine
             {
                 var rule = _rules[i];
                 var state = _states[i];
-                var holding = Conditions(rule, state, minute, infos, now);
+                var aggs = Aggregate(rule, minute.Lines, minute.Minute.AddMinutes(1), infos);
+                foreach (var (key, agg) in aggs)
+                    state.Totals[key] = state.Totals.GetValueOrDefault(key) + agg.Cost;
+                var holding = Conditions(rule, state, aggs, minute, infos, now);
                 Transition(rule, state, holding, minute.Minute, now, notifications);
             }
             PruneUtilization(now);
@@ -123,13 +126,73 @@ public sealed partial class AlertEngine
         _sink.Publish(notifications);
     }
 
+    /// <summary>
+    /// Evaluates the rules that can be judged from the burn rate alone (<c>spend_rate</c>, <c>capacity_fallback</c>,
+    /// <c>estimate_exceeded</c>) against the live burn at <paramref name="now"/>, so that a condition fires within a
+    /// second of its evidence instead of when its minute is rated. Live evaluation only raises and fires alerts; the
+    /// minute evaluation still repeats and resolves them (an alert seen live after a minute's end is not resolved by
+    /// that minute). Other kinds need a whole minute (utilization, work counters, learned baselines) and wait for it.
+    /// </summary>
+    /// <param name="now">The instant the burn is for.</param>
+    /// <param name="burn">Every line's rate at <paramref name="now"/> (<see cref="RatingEngine.CurrentBurn"/>).</param>
+    /// <param name="workloads">The workloads the engine knows.</param>
+    public void EvaluateLive(DateTimeOffset now, IReadOnlyList<BurnLine> burn, IEnumerable<WorkloadSnapshot> workloads)
+    {
+        ArgumentNullException.ThrowIfNull(burn);
+        List<AlertNotification> notifications = [];
+        lock (_lock)
+        {
+            Dictionary<string, WorkloadSnapshot>? infos = null;
+            List<CostLine>? lines = null;
+            for (var i = 0; i < _rules.Count; i++)
+            {
+                var rule = _rules[i];
+                if (rule.Kind is not (AlertRuleKind.SpendRate or AlertRuleKind.CapacityFallback or AlertRuleKind.EstimateExceeded))
+                    continue;
+                infos ??= workloads.ToDictionary(w => w.Info.Id, StringComparer.Ordinal);
+                lines ??= [.. burn.Select(l => AsMinuteLine(l, now))];
+                var holding = Conditions(rule, _states[i], Aggregate(rule, lines, now, infos), minute: null, infos, now);
+                TransitionLive(rule, _states[i], holding, now, notifications);
+            }
+        }
+        if (notifications.Count == 0)
+            return;
+        foreach (var n in notifications)
+            LogNotification(_logger, n.State, n.Rule, n.Fingerprint, n.EvidenceAt);
+        _sink.Publish(notifications);
+    }
+
+    /// <summary>A rate as the minute it would cost if it held for a whole minute: what a rule reads as $/h.</summary>
+    private static CostLine AsMinuteLine(BurnLine l, DateTimeOffset now) => new()
+    {
+        Minute = RatingEngine.Floor(now),
+        SegmentStart = 0,
+        Seconds = 60,
+        ResourceId = l.ResourceId,
+        GpuIndex = l.GpuIndex,
+        WorkloadId = l.WorkloadId,
+        Component = l.Component,
+        Rate = l.Rate,
+        SharePpm = 1_000_000,
+        Quantity = 0,
+        Cost = new Money(l.Rate.NanosPerHour / 60),
+        PriceSource = "live",
+        Provider = l.Dimensions.Provider,
+        Region = l.Dimensions.Region,
+        InstanceType = l.Dimensions.InstanceType,
+        Capacity = l.Dimensions.Capacity,
+        GpuModel = l.Dimensions.GpuModel,
+        Cluster = l.Dimensions.Cluster,
+        Orchestrator = l.Dimensions.Orchestrator,
+        Team = l.Dimensions.Team,
+        Project = l.Dimensions.Project,
+        User = l.Dimensions.User,
+    };
+
     // ---- conditions ------------------------------------------------------------------------------------------------
 
-    private Dictionary<string, Observation> Conditions(AlertRule rule, RuleState state, RatedMinute minute, Dictionary<string, WorkloadSnapshot> infos, DateTimeOffset now)
+    private static Dictionary<string, Observation> Conditions(AlertRule rule, RuleState state, Dictionary<string, ScopeMinute> aggs, RatedMinute? minute, Dictionary<string, WorkloadSnapshot> infos, DateTimeOffset now)
     {
-        var aggs = Aggregate(rule, minute, infos);
-        foreach (var (key, agg) in aggs)
-            state.Totals[key] = state.Totals.GetValueOrDefault(key) + agg.Cost;
         var holding = new Dictionary<string, Observation>(StringComparer.Ordinal);
         switch (rule.Kind)
         {
@@ -144,7 +207,7 @@ public sealed partial class AlertEngine
                 Baseline(rule, state, aggs, now, holding);
                 break;
             case AlertRuleKind.IdleGpu or AlertRuleKind.OffHoursIdle:
-                if (rule.Kind == AlertRuleKind.OffHoursIdle && !rule.Windows.Any(w => w.Contains(minute.Minute)))
+                if (rule.Kind == AlertRuleKind.OffHoursIdle && !rule.Windows.Any(w => w.Contains(minute!.Minute)))
                     break;
                 foreach (var (key, agg) in aggs)
                 {
@@ -158,7 +221,7 @@ public sealed partial class AlertEngine
                 }
                 break;
             case AlertRuleKind.Stall:
-                Stall(rule, state, aggs, minute, now, holding);
+                Stall(rule, state, aggs, minute!, now, holding);
                 break;
             case AlertRuleKind.CapacityFallback:
                 foreach (var (key, agg) in aggs)
@@ -186,7 +249,7 @@ public sealed partial class AlertEngine
                 }
                 break;
             case AlertRuleKind.Budget:
-                Budget(rule, state, aggs, minute, now, holding);
+                Budget(rule, state, aggs, minute!, now, holding);
                 break;
             case AlertRuleKind.EstimateExceeded:
                 foreach (var (key, agg) in aggs)
@@ -376,10 +439,10 @@ public sealed partial class AlertEngine
 
     // ---- the minute, per scope value -------------------------------------------------------------------------------
 
-    private Dictionary<string, ScopeMinute> Aggregate(AlertRule rule, RatedMinute minute, Dictionary<string, WorkloadSnapshot> infos)
+    private Dictionary<string, ScopeMinute> Aggregate(AlertRule rule, IEnumerable<CostLine> lines, DateTimeOffset end, Dictionary<string, WorkloadSnapshot> infos)
     {
         var result = new Dictionary<string, ScopeMinute>(StringComparer.Ordinal);
-        foreach (var line in minute.Lines)
+        foreach (var line in lines)
         {
             if (rule.Scope == AlertScope.Workload && line.IsIdle)
                 continue;
@@ -409,7 +472,7 @@ public sealed partial class AlertEngine
             if (line.Component == CostComponent.Gpu)
             {
                 agg.Gpus += gpuSeconds / 60;
-                if (line.IsIdle || UtilizationAt(line.ResourceId, line.GpuIndex, minute.Minute.AddMinutes(1)) < rule.UtilizationBelow)
+                if (line.IsIdle || UtilizationAt(line.ResourceId, line.GpuIndex, end) < rule.UtilizationBelow)
                 {
                     agg.IdleGpus += gpuSeconds / 60;
                     agg.IdleNanos += line.Cost.Nanos;
@@ -524,11 +587,30 @@ public sealed partial class AlertEngine
                 notifications.Add(alert.ToNotification(rule, AlertState.Firing, obs.Evidence));
             }
         }
-        foreach (var (key, alert) in state.Active.Where(a => !holding.ContainsKey(a.Key)).ToList())
+        foreach (var (key, alert) in state.Active.Where(a => !holding.ContainsKey(a.Key) && !(a.Value.LiveSeen >= now)).ToList())
         {
             state.Active.Remove(key);
             if (alert.State == AlertState.Firing)
                 notifications.Add(alert.ToNotification(rule, AlertState.Resolved, now) with { EndsAt = minute });
+        }
+    }
+
+    /// <summary>Live evidence raises an alert and fires it once it has held for <c>for</c>; nothing is resolved here.</summary>
+    private static void TransitionLive(AlertRule rule, RuleState state, Dictionary<string, Observation> holding, DateTimeOffset now, List<AlertNotification> notifications)
+    {
+        foreach (var (key, obs) in holding)
+        {
+            if (!state.Active.TryGetValue(key, out var alert))
+                state.Active[key] = alert = new ActiveAlert(Fingerprint(rule.Name, key), obs.Since ?? now);
+            alert.Last = obs;
+            alert.LastEvidence = obs.Evidence;
+            alert.LiveSeen = now;
+            if (alert.State == AlertState.Pending && now - alert.StartsAt >= rule.For)
+            {
+                alert.State = AlertState.Firing;
+                alert.LastSent = now;
+                notifications.Add(alert.ToNotification(rule, AlertState.Firing, obs.Evidence));
+            }
         }
     }
 
@@ -604,6 +686,8 @@ public sealed partial class AlertEngine
         public DateTimeOffset LastSent { get; set; }
         public DateTimeOffset LastEvidence { get; set; }
         public Observation? Last { get; set; }
+        /// <summary>When live evaluation last saw the condition hold (null: never); a minute ending before it does not resolve.</summary>
+        public DateTimeOffset? LiveSeen { get; set; }
 
         public AlertNotification ToNotification(AlertRule rule, AlertState state, DateTimeOffset evidence)
         {

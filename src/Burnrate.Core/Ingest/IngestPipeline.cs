@@ -31,6 +31,8 @@ public sealed partial class IngestPipeline : IDisposable
     private int _running;
     private DateTimeOffset? _checkpoint;
     private DateTimeOffset _lastCompaction = DateTimeOffset.MinValue;
+    private long _lastLiveEvaluation;
+    private static readonly TimeSpan LiveEvaluationSpacing = TimeSpan.FromMilliseconds(100);
 
     /// <param name="cost">The rating pipeline the events go to.</param>
     /// <param name="mapper">Maps samples to events; used only by the reader.</param>
@@ -113,6 +115,7 @@ public sealed partial class IngestPipeline : IDisposable
             {
                 while (reader.TryRead(out var item))
                     Process(item);
+                EvaluateLiveAlerts();
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -123,6 +126,33 @@ public sealed partial class IngestPipeline : IDisposable
             while (reader.TryRead(out var rest))
                 Process(rest);
             Volatile.Write(ref _running, 0);
+        }
+    }
+
+    /// <summary>
+    /// The clock live alert evaluation reads: when set, the reader evaluates the live-judged alert rules
+    /// (<see cref="CostPipeline.EvaluateLive"/>) each time it has applied what was queued, at most every 100 ms, so an
+    /// alert fires as soon as its evidence is applied. Null (the default) leaves alerts to the rated minutes.
+    /// </summary>
+    public TimeProvider? LiveAlertClock { get; set; }
+
+    private void EvaluateLiveAlerts()
+    {
+        if (LiveAlertClock is not { } clock || _cost.Alerts is null)
+            return;
+        var stamp = clock.GetTimestamp();
+        if (_lastLiveEvaluation != 0 && clock.GetElapsedTime(_lastLiveEvaluation, stamp) < LiveEvaluationSpacing)
+            return;
+        _lastLiveEvaluation = stamp;
+        try
+        {
+            _cost.EvaluateLive(clock.GetUtcNow());
+        }
+#pragma warning disable CA1031 // An alert rule's failure must not stop ingest: what is applied stays applied.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogLiveEvaluationFailed(_logger, e.Message);
         }
     }
 
@@ -333,6 +363,9 @@ public sealed partial class IngestPipeline : IDisposable
 
     /// <summary>An input to apply, or (with <see cref="RateAt"/>) the point to rate at.</summary>
     private readonly record struct QueueItem(IngestPayload Payload, DateTimeOffset? RateAt, TaskCompletionSource? Done);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alerts: live evaluation failed: {Reason}")]
+    private static partial void LogLiveEvaluationFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "wal: replayed {Records} inputs ({Failed} failed to decode); checkpoint {Checkpoint:O}, now rated through {RatedThrough:O}")]
     private static partial void LogReplayed(ILogger logger, int records, int failed, DateTimeOffset? checkpoint, DateTimeOffset? ratedThrough);

@@ -222,6 +222,19 @@ public sealed partial class CostPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// Evaluates the alert rules that can be judged from the live burn (<see cref="AlertEngine.EvaluateLive"/>) at
+    /// <paramref name="now"/>: called after input is applied and on a one-second tick, so such an alert fires within a
+    /// second of its evidence rather than when its minute is rated. Does nothing without <see cref="Alerts"/>.
+    /// </summary>
+    public void EvaluateLive(DateTimeOffset now)
+    {
+        if (Alerts is not { } alerts)
+            return;
+        lock (_lock)
+            alerts.EvaluateLive(now, _engine.CurrentBurn(now), _engine.Workloads);
+    }
+
     /// <summary>The burn rate right now, by workload, with running totals.</summary>
     public BurnSummary Burn(DateTimeOffset now)
     {

@@ -23,6 +23,9 @@ internal static partial class ServeCommand
     /// <summary>How often closed minutes are rated and written.</summary>
     public static readonly TimeSpan RatingInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often the alert rules judged from the live burn are evaluated when no input arrives.</summary>
+    public static readonly TimeSpan LiveAlertInterval = TimeSpan.FromSeconds(1);
+
     public static Command Create(CliServices services)
     {
         var listen = new Option<string>("--listen")
@@ -76,8 +79,13 @@ internal static partial class ServeCommand
             var scraping = targets.Count == 0 ? Task.CompletedTask : new Scraper(ingest, targets, http, services.Time, logger).RunAsync(cancellationToken);
             // Started before the banner, so its first timer is armed on the clock before anyone can send input.
             var rating = RateLoopAsync(ingest, services.Time, logger, cancellationToken);
+            // Rules judged from the live burn fire within a second of their evidence: after each applied batch and on a
+            // one-second tick (for a rule's `for` to run out while nothing new arrives).
+            ingest.LiveAlertClock = services.Time;
+            var liveAlerts = pipeline.Alerts is null ? Task.CompletedTask : LiveAlertLoopAsync(pipeline, services.Time, logger, cancellationToken);
             await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
+            await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             // Nothing new can arrive now: apply what is queued, then rate what closed since the last tick (and rows a
@@ -104,6 +112,32 @@ internal static partial class ServeCommand
                 return;
             }
             await RateOnceAsync(pipeline, time, logger, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Evaluates the live-judged alert rules every <see cref="LiveAlertInterval"/> until cancelled.</summary>
+    private static async Task LiveAlertLoopAsync(CostPipeline pipeline, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(LiveAlertInterval, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            try
+            {
+                pipeline.EvaluateLive(time.GetUtcNow());
+            }
+#pragma warning disable CA1031 // A failing rule must not stop the server; the minute evaluation still runs.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                LogLiveAlertsFailed(logger, e.Message);
+            }
         }
     }
 
@@ -156,4 +190,7 @@ internal static partial class ServeCommand
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "rating: writing the ledger failed; {PendingRows} rows kept for the next try: {Reason}")]
     private static partial void LogRatingFailed(ILogger logger, int pendingRows, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alerts: live evaluation failed: {Reason}")]
+    private static partial void LogLiveAlertsFailed(ILogger logger, string reason);
 }

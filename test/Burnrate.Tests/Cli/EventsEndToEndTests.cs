@@ -6,6 +6,7 @@ using Burnrate.Cli;
 using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Storage;
+using Burnrate.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Burnrate.Tests.Cli;
@@ -140,6 +141,41 @@ public sealed partial class EventsEndToEndTests : IDisposable
         await using var ledger = await Composition.CreateServices().OpenStore(_data, ct);
         var rows = await ledger.QueryCostsAsync(new CostQuery { From = s_start, To = s_start.AddHours(1), By = [CostDimension.Workload] }, ct);
         Assert.Equal(1.097882096m, Assert.Single(rows, r => r.Keys[0] == "skypilot:42").Cost.Dollars);
+    }
+
+    [Fact]
+    public async Task A_spend_rate_alert_reaches_its_webhook_as_soon_as_the_launch_is_applied_before_any_minute_is_rated()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var hook = await HookReceiver.StartAsync(ct);
+        var config = Path.Combine(_data, "burnrate.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            rules:
+              - name: expensive
+                kind: spend_rate
+                above_usd_per_hour: 20
+            notify:
+              - webhook: {hook.Url}/hook
+            """, ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = BurnrateCli.InvokeAsync(Services(), ["serve", "--listen", "127.0.0.1:0", "--data", _data, "--config", config], stop.Token);
+        var url = await WaitForUrlAsync(run);
+
+        // The clock stands still at the launch: the minute 12:00 is rated at 12:01:30 at the earliest, so only the live
+        // evaluation of the applied launch can send this.
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(url, Launch, "application/json")).StatusCode);
+        for (var i = 0; i < 400 && hook.Requests.IsEmpty; i++)
+            await Task.Delay(25, ct);
+
+        var (_, body) = Assert.Single(hook.Requests);
+        var alert = Assert.Single(body.GetProperty("alerts").EnumerateArray());
+        Assert.Equal("firing", alert.GetProperty("status").GetString());
+        Assert.Equal("skypilot:42", alert.GetProperty("labels").GetProperty("workload").GetString());
+        Assert.Equal("21.96", alert.GetProperty("annotations").GetProperty("usd_per_hour").GetString());
+        Assert.Null(await WorkloadCostAsync(url, "skypilot:42")); // nothing rated yet
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await run);
     }
 
     [Fact]
