@@ -32,7 +32,7 @@ public sealed partial class IngestPipeline : IDisposable
     private DateTimeOffset? _checkpoint;
     private DateTimeOffset _lastCompaction = DateTimeOffset.MinValue;
     private long _lastLiveEvaluation;
-    private static readonly TimeSpan LiveEvaluationSpacing = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_liveEvaluationSpacing = TimeSpan.FromMilliseconds(100);
 
     /// <param name="cost">The rating pipeline the events go to.</param>
     /// <param name="mapper">Maps samples to events; used only by the reader.</param>
@@ -141,7 +141,7 @@ public sealed partial class IngestPipeline : IDisposable
         if (LiveAlertClock is not { } clock || _cost.Alerts is null)
             return;
         var stamp = clock.GetTimestamp();
-        if (_lastLiveEvaluation != 0 && clock.GetElapsedTime(_lastLiveEvaluation, stamp) < LiveEvaluationSpacing)
+        if (_lastLiveEvaluation != 0 && clock.GetElapsedTime(_lastLiveEvaluation, stamp) < s_liveEvaluationSpacing)
             return;
         _lastLiveEvaluation = stamp;
         try
