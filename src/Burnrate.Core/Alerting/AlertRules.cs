@@ -11,7 +11,7 @@ public static class AlertRules
         new() { Name = "stalled-job", Kind = AlertRuleKind.Stall, For = TimeSpan.FromMinutes(5) },
         new() { Name = "unit-cost-regression", Kind = AlertRuleKind.Stall, Scope = AlertScope.Project, Metric = "requests", CostPerUnit = true, Factor = 1.3, Window = TimeSpan.FromHours(1), For = TimeSpan.FromMinutes(10) },
         new() { Name = "idle-gpus", Kind = AlertRuleKind.IdleGpu, Scope = AlertScope.Cluster, UtilizationBelow = 0.10, MinGpus = 1, MinIdleFraction = 0.75, For = TimeSpan.FromMinutes(30) },
-        new() { Name = "off-hours-idle", Kind = AlertRuleKind.OffHoursIdle, Scope = AlertScope.Cluster, UtilizationBelow = 0.10, MinGpus = 1, For = TimeSpan.FromMinutes(30), Windows = [.. Configuration.RuleSection.DefaultWindows.Select(w => Configuration.RuleSection.ParseWindow(w, "default"))] },
+        new() { Name = "off-hours-idle", Kind = AlertRuleKind.OffHoursIdle, Scope = AlertScope.Cluster, UtilizationBelow = 0.10, MinGpus = 1, MinIdleFraction = 0.75, For = TimeSpan.FromMinutes(30), Windows = [.. Configuration.RuleSection.DefaultWindows.Select(w => Configuration.RuleSection.ParseWindow(w, "default"))] },
         new() { Name = "spot-fallback", Kind = AlertRuleKind.CapacityFallback },
         new() { Name = "spot-price-jump", Kind = AlertRuleKind.SpotPriceChange, RisePercent = 30 },
         new() { Name = "over-estimate", Kind = AlertRuleKind.EstimateExceeded, TolerancePercent = 10, For = TimeSpan.FromMinutes(2) },
