@@ -204,7 +204,7 @@ public sealed partial class AlertEngine
                 }
                 break;
             case AlertRuleKind.Baseline:
-                Baseline(rule, state, aggs, now, holding);
+                Baseline(rule, state, aggs, minute!.Minute, now, holding);
                 break;
             case AlertRuleKind.IdleGpu or AlertRuleKind.OffHoursIdle:
                 if (rule.Kind == AlertRuleKind.OffHoursIdle && !rule.Windows.Any(w => w.Contains(minute!.Minute)))
@@ -277,23 +277,27 @@ public sealed partial class AlertEngine
         return holding;
     }
 
-    private static void Baseline(AlertRule rule, RuleState state, Dictionary<string, ScopeMinute> aggs, DateTimeOffset now, Dictionary<string, Observation> holding)
+    private static void Baseline(AlertRule rule, RuleState state, Dictionary<string, ScopeMinute> aggs, DateTimeOffset minute, DateTimeOffset now, Dictionary<string, Observation> holding)
     {
         var alpha = 1 - Math.Exp(-1 / Math.Max(1, rule.Window.TotalMinutes));
         foreach (var key in aggs.Keys)
-            state.Learned.TryAdd(key, new Learned());
-        foreach (var (key, learned) in state.Learned)
+            state.Baselines.TryAdd(key, new SeasonalBaseline());
+        foreach (var (key, baseline) in state.Baselines)
         {
             var rate = aggs.TryGetValue(key, out var agg) ? agg.UsdPerHour : 0;
-            var warm = learned.Minutes >= rule.Window.TotalMinutes;
-            if (warm && agg is not null && rate > rule.Factor * learned.Value && rate - learned.Value >= (double)rule.MinIncreaseUsdPerHour)
+            var reference = baseline.Reference(minute);
+            var warm = baseline.Minutes >= rule.Window.TotalMinutes;
+            var anomaly = warm && agg is not null && rate > rule.Factor * reference && rate - reference >= (double)rule.MinIncreaseUsdPerHour;
+            if (anomaly)
             {
-                holding[key] = Observe(rule, state, key, agg, now, $"burns ${rate:0.00}/h, {rate / Math.Max(learned.Value, 1e-9):0.0}× its baseline of ${learned.Value:0.00}/h",
-                    ("baseline_usd_per_hour", Usd(learned.Value)));
-                continue; // an anomaly is not learned as normal
+                var usual = reference == baseline.Value ? "its baseline" : "its baseline for this hour";
+                holding[key] = Observe(rule, state, key, agg!, now, $"burns ${rate:0.00}/h, {rate / Math.Max(reference, 1e-9):0.0}× {usual} of ${reference:0.00}/h",
+                    ("baseline_usd_per_hour", Usd(reference)));
             }
-            learned.Add(rate, alpha);
+            baseline.Add(minute, rate, alpha, learnAverage: !anomaly); // an anomaly is not learned as normal, but is remembered for its hour
         }
+        foreach (var key in state.Baselines.Where(b => minute - b.Value.LastSpend > SeasonalBaseline.Memory).Select(b => b.Key).ToList())
+            state.Baselines.Remove(key);
     }
 
     private static void Stall(AlertRule rule, RuleState state, Dictionary<string, ScopeMinute> aggs, RatedMinute minute, DateTimeOffset now, Dictionary<string, Observation> holding)
@@ -628,12 +632,89 @@ public sealed partial class AlertEngine
         /// <summary>Cost per scope value since first seen (nano-dollars).</summary>
         public Dictionary<string, long> Totals { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, Learned> Learned { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, SeasonalBaseline> Baselines { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, double> Reference { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, long> Spend { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, ScopeMinute> LastSeen { get; } = new(StringComparer.Ordinal);
         public DateTimeOffset PeriodStart { get; set; }
         public Dictionary<string, Run> Runs { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, List<(double Gpus, double UsdPerHour)>> History { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// A baseline robust to daily and weekly patterns: a moving average of the spend rate (time constant: the rule's
+    /// window) plus the peak rate of each hour yesterday and of each hour of the week a week ago. A rate is compared with
+    /// the largest of these around its hour (±1 hour), so a level seen at this time of day yesterday or at this time of
+    /// the week last week (the morning ramp, the nightly batch, Monday's jobs) is normal, and a new one is not.
+    /// </summary>
+    private sealed class SeasonalBaseline
+    {
+        /// <summary>A scope with no spend for this long is forgotten (a week of hours plus a day of slack).</summary>
+        public static readonly TimeSpan Memory = TimeSpan.FromDays(8);
+        private readonly double[] _yesterday = new double[24];
+        private readonly double[] _today = new double[24];
+        private readonly double[] _lastWeek = new double[168];
+        private readonly double[] _thisWeek = new double[168];
+        private long _day = long.MinValue;
+        private long _week = long.MinValue;
+
+        public double Value { get; private set; }
+        public int Minutes { get; private set; }
+        public DateTimeOffset LastSpend { get; private set; }
+
+        public double Reference(DateTimeOffset minute)
+        {
+            Roll(minute);
+            var reference = Value;
+            var hour = minute.UtcDateTime.Hour;
+            var hourOfWeek = HourOfWeek(minute);
+            for (var d = -1; d <= 1; d++)
+            {
+                reference = Math.Max(reference, _yesterday[(hour + d + 24) % 24]);
+                reference = Math.Max(reference, _lastWeek[(hourOfWeek + d + 168) % 168]);
+            }
+            return reference;
+        }
+
+        public void Add(DateTimeOffset minute, double rate, double alpha, bool learnAverage)
+        {
+            Roll(minute);
+            var hour = minute.UtcDateTime.Hour;
+            _today[hour] = Math.Max(_today[hour], rate);
+            _thisWeek[HourOfWeek(minute)] = Math.Max(_thisWeek[HourOfWeek(minute)], rate);
+            if (rate > 0 || Minutes == 0)
+                LastSpend = minute;
+            if (!learnAverage)
+                return;
+            Value = Minutes == 0 ? rate : Value + alpha * (rate - Value);
+            Minutes++;
+        }
+
+        private void Roll(DateTimeOffset minute)
+        {
+            var day = minute.UtcTicks / TimeSpan.TicksPerDay;
+            if (day != _day)
+            {
+                if (day == _day + 1)
+                    Array.Copy(_today, _yesterday, 24);
+                else
+                    Array.Clear(_yesterday);
+                Array.Clear(_today);
+                _day = day;
+            }
+            var week = day / 7; // day 0, 0001-01-01, was a Monday: weeks start on Mondays, as HourOfWeek counts
+            if (week != _week)
+            {
+                if (week == _week + 1)
+                    Array.Copy(_thisWeek, _lastWeek, 168);
+                else
+                    Array.Clear(_lastWeek);
+                Array.Clear(_thisWeek);
+                _week = week;
+            }
+        }
+
+        private static int HourOfWeek(DateTimeOffset minute) => (((int)minute.UtcDateTime.DayOfWeek + 6) % 7 * 24) + minute.UtcDateTime.Hour;
     }
 
     private sealed class Learned

@@ -56,6 +56,9 @@ public sealed class AlertRuleConfigTests
     [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { exec: \"{cmd} x\" } }", "rules[0].action: the command '{cmd}' must be written literally")]
     [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { shell: ls } }", "rules[0].action: unknown key action.shell")]
     [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, action: { dry_run: true } }", "rules[0].action: an action names exactly one of exec or http")]
+    [InlineData("- { name: x, kind: idle_gpu, min_idle_fraction: 1.5 }", "rules[0].min_idle_fraction must be in [0, 1], got 1.5")]
+    [InlineData("- { name: x, kind: off_hours_idle, min_idle_fraction: -0.1 }", "rules[0].min_idle_fraction must be in [0, 1], got -0.1")]
+    [InlineData("- { name: x, kind: spend_rate, above_usd_per_hour: 1, min_idle_fraction: 0.5 }", "rules[0].min_idle_fraction does not apply to kind spend_rate")]
     public void A_bad_rule_is_an_error_naming_its_index_and_key(string rules, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => BurnrateConfig.Parse("rules:\n  " + rules + "\n", "b.yaml"));
