@@ -37,9 +37,15 @@ internal static class TopCommand
         var sort = new Option<string>("--sort")
         {
             Description = "Order of the rows: rate ($/h now, highest first), total (cost so far, highest first), name or team (A to Z); on a terminal the keys r, t, n and m switch it and q quits",
+            HelpName = string.Join('|', s_sorts),
             DefaultValueFactory = _ => "rate",
         };
-        sort.AcceptOnlyFromAmong(s_sorts);
+        sort.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<string>();
+            if (!s_sorts.Contains(value, StringComparer.Ordinal))
+                result.AddError($"--sort: '{value}' is not a sort; use one of {string.Join(", ", s_sorts)}");
+        });
         var limit = new Option<int>("--limit")
         {
             Description = "Rows shown at most (0: all)",
