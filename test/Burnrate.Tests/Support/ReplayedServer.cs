@@ -1,10 +1,12 @@
 using Burnrate.Configuration;
 using Burnrate.Demo;
+using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Simulation;
 using Burnrate.Storage.DuckDb;
+using Burnrate.Telemetry.Mapping;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -13,7 +15,7 @@ namespace Burnrate.Tests.Support;
 
 /// <summary>
 /// What <c>burnrate demo</c> serves, on virtual time: the simulator plays <c>scenarios</c> for <c>span</c> through the
-/// real rating pipeline into an in-memory DuckDB ledger, then the server answers on 127.0.0.1:0 with its clock stopped
+/// ingest and rating pipelines into an in-memory DuckDB ledger, then the server answers on 127.0.0.1:0 with its clock stopped
 /// at the end of the replay (so the burn and the ledger hold still while a test reads them).
 /// </summary>
 internal sealed class ReplayedServer : IAsyncDisposable
@@ -22,11 +24,13 @@ internal sealed class ReplayedServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly DuckDbCostStore _store;
+    private readonly IngestPipeline _ingest;
 
-    private ReplayedServer(WebApplication app, DuckDbCostStore store, CostPipeline pipeline, DateTimeOffset end)
+    private ReplayedServer(WebApplication app, DuckDbCostStore store, IngestPipeline ingest, CostPipeline pipeline, DateTimeOffset end)
     {
         _app = app;
         _store = store;
+        _ingest = ingest;
         Pipeline = pipeline;
         End = end;
         Url = new Uri(app.Urls.Single());
@@ -57,7 +61,9 @@ internal sealed class ReplayedServer : IAsyncDisposable
         var clock = new FakeTimeProvider(Epoch);
         var store = await DuckDbCostStore.OpenAsync(":memory:", ct: ct);
         var pipeline = new CostPipeline(new RatingEngine(book, rateCard, config.ToAttributionRules(), options), store, options);
-        var replay = new FleetReplay(simulator, pipeline, clock);
+        // As in the demo, no write-ahead log: the simulator's events are not wire input (LiveServer has one).
+        var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
+        var replay = new FleetReplay(simulator, ingest, clock);
         while (clock.GetUtcNow() < end)
         {
             var step = TimeSpan.FromSeconds(47); // ticks that do not line up with minutes
@@ -70,16 +76,17 @@ internal sealed class ReplayedServer : IAsyncDisposable
             Listen = "127.0.0.1:0",
             Store = store,
             Time = clock,
-            ConfigureServices = s => s.AddSingleton(pipeline),
+            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest),
         });
         await app.StartAsync(ct);
-        return new ReplayedServer(app, store, pipeline, end);
+        return new ReplayedServer(app, store, ingest, pipeline, end);
     }
 
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
+        _ingest.Dispose();
         Pipeline.Dispose();
         await _store.DisposeAsync();
     }
