@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Burnrate.Alerting.Delivery;
 using Burnrate.Ingest;
+using Burnrate.Rating;
 using Burnrate.Telemetry.Mapping;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -25,7 +26,8 @@ public static class SelfMetricsEndpoints
             var ingest = context.RequestServices.GetService<IngestPipeline>();
             var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
             var alerts = context.RequestServices.GetService<AlertDispatcher>();
-            return Results.Text(Render(ingest, time.GetUtcNow()) + RenderDelivery(alerts), "text/plain; version=0.0.4; charset=utf-8");
+            var now = time.GetUtcNow();
+            return Results.Text(Render(ingest, now) + RenderDelivery(alerts) + CostMetrics.Render(context.RequestServices.GetService<CostPipeline>(), now), "text/plain; version=0.0.4; charset=utf-8");
         });
         app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
         {

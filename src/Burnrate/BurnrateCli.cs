@@ -40,6 +40,7 @@ public static class BurnrateCli
         root.Subcommands.Add(ReportCommand.Create(services));
         root.Subcommands.Add(PricesCommand.Create(services));
         root.Subcommands.Add(AgentCommand.Create(services));
+        root.Subcommands.Add(TopCommand.Create(services));
         return root;
     }
 

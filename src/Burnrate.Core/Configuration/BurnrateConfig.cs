@@ -4,6 +4,7 @@ using Burnrate.Alerting.Delivery;
 using Burnrate.Attribution;
 using Burnrate.Ingest;
 using Burnrate.Rating;
+using Burnrate.Storage;
 using Burnrate.Telemetry.Mapping;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
@@ -23,6 +24,8 @@ public sealed class BurnrateConfig
     public IngestSection Ingest { get; set; } = new();
     public TelemetrySection Telemetry { get; set; } = new();
     public ScrapeSection Scrape { get; set; } = new();
+    /// <summary>The cost series on <c>/metrics</c>: their label dimensions and the cap on how many (docs/metrics.md).</summary>
+    public MetricsSection Metrics { get; set; } = new();
     /// <summary>Attribution rules; when the file has no <c>attribution</c> key, <see cref="DefaultAttribution"/> applies.</summary>
     public List<AttributionRuleSection>? Attribution { get; set; }
 
@@ -89,6 +92,14 @@ public sealed class BurnrateConfig
         public string DefaultProvider { get; set; } = "aws";
         public bool TimeSlicedByAllocation { get; set; } = true;
         public string PodStaleness { get; set; } = "2m";
+    }
+
+    public sealed class MetricsSection
+    {
+        /// <summary>Label dimensions of the cost series; null keeps the default (team, cloud).</summary>
+        public List<string>? CostLabels { get; set; }
+        /// <summary>Distinct label sets before new ones are folded into <c>__other__</c>.</summary>
+        public int MaxSeries { get; set; } = 1000;
     }
 
     public sealed class ScrapeSection
@@ -220,7 +231,29 @@ public sealed class BurnrateConfig
         Grace = Durations.Parse(Rating.Grace, "rating.grace"),
         Staleness = Durations.Parse(Rating.Staleness, "rating.staleness"),
         SpotFallsBackToOnDemand = Rating.SpotFallsBackToOnDemand,
+        CostSeries = ToCostSeriesOptions(),
     };
+
+    /// <summary>The labels and cap of the cost series on <c>/metrics</c> the file describes.</summary>
+    public CostSeriesOptions ToCostSeriesOptions()
+    {
+        if (Metrics.MaxSeries < 1)
+            throw new ArgumentException($"metrics.max_series must be at least 1, got {Metrics.MaxSeries}");
+        if (Metrics.CostLabels is null)
+            return new() { MaxSeries = Metrics.MaxSeries };
+        var allowed = string.Join(", ", CostSeriesOptions.Allowed.Select(d => d.ToName()));
+        var labels = new List<CostDimension>();
+        for (var i = 0; i < Metrics.CostLabels.Count; i++)
+        {
+            var name = Metrics.CostLabels[i];
+            if (!CostDimensions.TryParse(name, out var dimension) || !CostSeriesOptions.Allowed.Contains(dimension))
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"metrics.cost_labels[{i}]: '{name}' is not a bounded dimension; use {allowed}"));
+            if (labels.Contains(dimension))
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"metrics.cost_labels[{i}]: '{name}' is listed twice"));
+            labels.Add(dimension);
+        }
+        return new() { Labels = labels, MaxSeries = Metrics.MaxSeries };
+    }
 
     /// <summary>The ingest queue and write-ahead log settings the file describes.</summary>
     public IngestOptions ToIngestOptions()

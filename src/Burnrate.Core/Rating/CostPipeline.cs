@@ -23,6 +23,7 @@ public sealed partial class CostPipeline : IDisposable
     private readonly Dictionary<string, long> _totalsByWorkload = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _totalsByProvider = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirtyWorkloads = new(StringComparer.Ordinal);
+    private readonly CostSeries _series;
     // Rated but not yet stored (the store failed): written first on the next call, so a store outage loses nothing.
     private readonly List<CostLine> _unwrittenLines = [];
     private readonly List<WorkMinute> _unwrittenWork = [];
@@ -37,7 +38,9 @@ public sealed partial class CostPipeline : IDisposable
     {
         _engine = engine;
         _store = store;
-        _grace = (options ?? new RatingOptions()).Grace;
+        options ??= new RatingOptions();
+        _grace = options.Grace;
+        _series = new CostSeries(options.CostSeries);
         _logger = logger ?? NullLogger.Instance;
     }
 
@@ -152,6 +155,7 @@ public sealed partial class CostPipeline : IDisposable
                     rows++;
                     if (line.Cost.Nanos == 0)
                         continue;
+                    _series.Add(line);
                     _totalsByWorkload[line.WorkloadId] = _totalsByWorkload.GetValueOrDefault(line.WorkloadId) + line.Cost.Nanos;
                     _totalsByProvider[line.Provider] = _totalsByProvider.GetValueOrDefault(line.Provider) + line.Cost.Nanos;
                     _totalNanos += line.Cost.Nanos;
@@ -272,6 +276,17 @@ public sealed partial class CostPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// The cost series for <c>/metrics</c>: totals since start (never forgotten, so counters only rise) and the rate
+    /// right now, by the configured label dimensions (<see cref="RatingOptions.CostSeries"/>), with the number of label
+    /// sets folded into <see cref="CostSeries.Other"/>.
+    /// </summary>
+    public CostSeriesSnapshot Series(DateTimeOffset now)
+    {
+        lock (_lock)
+            return new CostSeriesSnapshot(_series.Labels, _series.Snapshot(_engine.CurrentBurn(now)), _series.FoldedLabelSets);
+    }
+
     public void Dispose() => _rating.Dispose();
 
     // The running totals are for the live view of what is burning; the engine forgets ended workloads hourly and so
@@ -292,6 +307,9 @@ public sealed record BurnSummary(DateTimeOffset At, HourlyRate Total, Money Rate
 
 /// <summary>One workload's current rate and what it has cost so far (idle has an empty id).</summary>
 public sealed record WorkloadBurn(string WorkloadId, string Name, string Team, string User, string Providers, HourlyRate Rate, Money Total);
+
+/// <summary>The cost series at one instant: label dimensions, the series, and how many label sets were folded over the cap.</summary>
+public sealed record CostSeriesSnapshot(IReadOnlyList<Storage.CostDimension> Labels, IReadOnlyList<CostSeriesValue> Series, int FoldedLabelSets);
 
 /// <summary>One provider's current rate and its rated total.</summary>
 public sealed record ProviderBurn(string Provider, HourlyRate Rate, Money Total);

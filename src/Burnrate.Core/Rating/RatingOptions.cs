@@ -17,4 +17,7 @@ public sealed class RatingOptions
     /// spend is never under-reported); false prices it at zero and marks it unpriced.
     /// </summary>
     public bool SpotFallsBackToOnDemand { get; init; } = true;
+
+    /// <summary>How the cost series on <c>/metrics</c> are labelled and capped (config section <c>metrics:</c>).</summary>
+    public CostSeriesOptions CostSeries { get; init; } = new();
 }
