@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -20,7 +21,10 @@ public static class OpenApiDocument
     private const string ProblemJson = "application/problem+json";
     private const string Json = "application/json";
 
-    private static readonly Lazy<string> s_text = new(() => Build().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    /// <summary>How the document is written: indented; only what JSON requires is escaped (it is served as JSON, never embedded in HTML).</summary>
+    public static JsonSerializerOptions WriteOptions { get; } = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static readonly Lazy<string> s_text = new(() => Build().ToJsonString(WriteOptions) + "\n");
 
     /// <summary>The document as served (indented JSON, a trailing newline).</summary>
     public static string Text => s_text.Value;
