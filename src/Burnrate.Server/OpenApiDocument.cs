@@ -189,7 +189,7 @@ public static class OpenApiDocument
                 ("clouds", Array(String())), ("started", Time()), ("ended", Nullable(Time())), ("state", Enum("running", "ended")),
                 ("usd_per_hour", Ref("Money")), ("total_usd", Ref("Money")), ("estimate_usd_per_hour", Nullable(Ref("Money"))),
             ],
-            SummaryFields),
+            s_summaryFields),
         ["WorkloadList"] = Object("GET /api/v1/workloads",
             [("at", Time()), ("from", Time()), ("to", Time()), ("count", Integer()), ("workloads", Array(Ref("WorkloadSummary")))],
             "at", "from", "to", "count", "workloads"),
@@ -268,7 +268,7 @@ public static class OpenApiDocument
             "targets", "actions_dropped"),
     };
 
-    private static readonly string[] SummaryFields =
+    private static readonly string[] s_summaryFields =
         ["id", "name", "orchestrator", "team", "project", "user", "model", "clouds", "started", "ended", "state", "usd_per_hour", "total_usd", "estimate_usd_per_hour"];
 
     // ---- builders ------------------------------------------------------------------------------------------
