@@ -28,23 +28,27 @@ public static class AlertEndpoints
                 json.WriteNumber("rules", engine?.Rules.Count ?? 0);
                 json.WriteStartArray("alerts");
                 foreach (var a in alerts.OrderBy(a => a.StartsAt).ThenBy(a => a.Rule, StringComparer.Ordinal))
-                {
-                    json.WriteStartObject();
-                    json.WriteString("rule", a.Rule);
-                    json.WriteString("fingerprint", a.Fingerprint);
-                    json.WriteString("state", a.State.ToString().ToLowerInvariant());
-                    json.WriteString("starts_at", Time(a.StartsAt));
-                    json.WriteString("evidence_at", Time(a.EvidenceAt));
-                    Map(json, "labels", a.Labels);
-                    Map(json, "annotations", a.Annotations);
-                    json.WriteEndObject();
-                }
+                    WriteAlert(json, a);
                 json.WriteEndArray();
                 json.WriteEndObject();
             }
             return Results.Bytes(stream.ToArray(), "application/json; charset=utf-8");
         });
         return app;
+    }
+
+    /// <summary>One alert as <c>GET /api/v1/alerts</c> lists it (also used by the workload detail).</summary>
+    internal static void WriteAlert(Utf8JsonWriter json, AlertNotification a)
+    {
+        json.WriteStartObject();
+        json.WriteString("rule", a.Rule);
+        json.WriteString("fingerprint", a.Fingerprint);
+        json.WriteString("state", a.State.ToString().ToLowerInvariant());
+        json.WriteString("starts_at", Time(a.StartsAt));
+        json.WriteString("evidence_at", Time(a.EvidenceAt));
+        Map(json, "labels", a.Labels);
+        Map(json, "annotations", a.Annotations);
+        json.WriteEndObject();
     }
 
     private static void Map(Utf8JsonWriter json, string name, IReadOnlyDictionary<string, string> values)

@@ -3,12 +3,16 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Burnrate.Server;
 
-/// <summary>Builds the Burnrate HTTP server: Kestrel on a loopback address, the REST API, the receivers (remote write, OTLP, events), <c>/metrics</c> and <c>/healthz</c>.</summary>
+/// <summary>
+/// Builds the Burnrate HTTP server: Kestrel on a loopback address, the REST API, the receivers (remote write, OTLP,
+/// events), <c>/metrics</c>, <c>/healthz</c> and the OpenAPI document. Every error is RFC 7807 problem details.
+/// </summary>
 public static class BurnrateServer
 {
     /// <summary>
@@ -36,12 +40,53 @@ public static class BurnrateServer
 
         var app = builder.Build();
         app.UseExceptionHandler();
+        // Errors answered with an empty body (a 404 outside /api, a 405, a 400 from binding) become problem details too.
+        app.UseStatusCodePages();
         app.MapHealth();
         app.MapCostApi();
         app.MapBurnApi();
         app.MapIngestApi();
         app.MapSelfMetrics();
         app.MapAlertsApi();
+        app.MapWorkloadApi();
+        app.MapFleetApi();
+        app.MapPriceApi();
+        app.MapOpenApiDocument();
+        app.MapApiFallback();
+        return app;
+    }
+
+    /// <summary>
+    /// Maps a fallback for every <c>/api/...</c> path no endpoint serves: 404 problem details naming the path, or 405
+    /// with <c>Allow</c> when the path exists for other methods. Not part of the OpenAPI document.
+    /// </summary>
+    public static IEndpointRouteBuilder MapApiFallback(this IEndpointRouteBuilder app)
+    {
+        var sources = app.DataSources;
+        app.MapFallback("/api/{**rest}", (HttpContext context) =>
+        {
+            var path = context.Request.Path;
+            var allowed = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var endpoint in sources.SelectMany(s => s.Endpoints).OfType<RouteEndpoint>())
+            {
+                if (endpoint.Metadata.GetMetadata<IExcludeFromDescriptionMetadata>() is { ExcludeFromDescription: true })
+                    continue;
+                var methods = endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods;
+                if (methods is null || methods.Count == 0)
+                    continue;
+                var matcher = new TemplateMatcher(new RouteTemplate(endpoint.RoutePattern), new RouteValueDictionary());
+                if (matcher.TryMatch(path, new RouteValueDictionary()))
+                    allowed.UnionWith(methods);
+            }
+            if (allowed.Count > 0)
+            {
+                context.Response.Headers.Allow = string.Join(", ", allowed);
+                return Results.Problem(detail: $"{context.Request.Method} is not allowed on {path}; allowed: {string.Join(", ", allowed)}",
+                    statusCode: StatusCodes.Status405MethodNotAllowed, title: "Method not allowed");
+            }
+            return Results.Problem(detail: $"no API endpoint at {path} (the API is described at /openapi/v1.json)",
+                statusCode: StatusCodes.Status404NotFound, title: "Not found");
+        }).ExcludeFromDescription();
         return app;
     }
 

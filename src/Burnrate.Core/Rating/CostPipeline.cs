@@ -1,4 +1,5 @@
 using Burnrate.Alerting;
+using Burnrate.Pricing;
 using Burnrate.Storage;
 using Burnrate.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -287,6 +288,19 @@ public sealed partial class CostPipeline : IDisposable
             return new CostSeriesSnapshot(_series.Labels, _series.Snapshot(_engine.CurrentBurn(now)), _series.FoldedLabelSets);
     }
 
+    /// <summary>
+    /// What is running right now, read in one consistent step: the running nodes with their GPUs' holders, every line's
+    /// current rate, and the workloads the engine knows. For the fleet and workload views.
+    /// </summary>
+    public LiveSnapshot Snapshot(DateTimeOffset now)
+    {
+        lock (_lock)
+            return new LiveSnapshot(now, _engine.NodesAt(now), _engine.CurrentBurn(now), [.. _engine.Workloads]);
+    }
+
+    /// <summary>The price book rating uses (safe for concurrent readers while price events add to it).</summary>
+    public IPriceBook Prices => _engine.Prices;
+
     public void Dispose() => _rating.Dispose();
 
     // The running totals are for the live view of what is burning; the engine forgets ended workloads hourly and so
@@ -304,6 +318,9 @@ public sealed partial class CostPipeline : IDisposable
 
 /// <summary>What is burning right now.</summary>
 public sealed record BurnSummary(DateTimeOffset At, HourlyRate Total, Money RatedSoFar, IReadOnlyList<WorkloadBurn> Workloads, IReadOnlyList<ProviderBurn> Providers);
+
+/// <summary>A consistent view of the running fleet at <see cref="At"/>.</summary>
+public sealed record LiveSnapshot(DateTimeOffset At, IReadOnlyList<NodeSnapshot> Nodes, IReadOnlyList<BurnLine> Lines, IReadOnlyList<WorkloadSnapshot> Workloads);
 
 /// <summary>One workload's current rate and what it has cost so far (idle has an empty id).</summary>
 public sealed record WorkloadBurn(string WorkloadId, string Name, string Team, string User, string Providers, HourlyRate Rate, Money Total);

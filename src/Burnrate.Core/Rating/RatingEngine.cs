@@ -69,6 +69,34 @@ public sealed class RatingEngine
 
     public int NodeCount => _nodes.Count;
 
+    /// <summary>The price book the engine rates with (price events add to it).</summary>
+    public IPriceBook Prices => _prices;
+
+    /// <summary>
+    /// The nodes running at <paramref name="at"/> (as <see cref="CurrentBurn"/> counts them) with each GPU's holders then:
+    /// the fleet inventory right now.
+    /// </summary>
+    public IReadOnlyList<NodeSnapshot> NodesAt(DateTimeOffset at)
+    {
+        at = TruncateToSecond(at);
+        var result = new List<NodeSnapshot>();
+        var holders = new List<Allocation>();
+        foreach (var node in _nodes.Values)
+        {
+            if (!node.IsRunningAt(at, _options.Staleness))
+                continue;
+            var gpus = new GpuSnapshot[node.Gpus.Length];
+            for (var g = 0; g < gpus.Length; g++)
+            {
+                node.HoldersAt(g, at, holders);
+                gpus[g] = new GpuSnapshot(g, [.. holders.Select(h => new GpuHolder(h.WorkloadId, h.Share))]);
+            }
+            result.Add(new NodeSnapshot(node.Spec, node.CapacityAt(at), node.Owner.Team, gpus));
+        }
+        result.Sort(static (a, b) => string.CompareOrdinal(a.Spec.Id, b.Spec.Id));
+        return result;
+    }
+
     /// <summary>Known workloads with their attributed identity.</summary>
     public IEnumerable<WorkloadSnapshot> Workloads =>
         _workloads.Values.Select(w => new WorkloadSnapshot(w.Info, w.Started, w.Stopped, w.EstimatePerHour));
@@ -722,6 +750,15 @@ public sealed record RatedMinute(DateTimeOffset Minute, IReadOnlyList<CostLine> 
 
 /// <summary>A line's rate right now, with who it belongs to.</summary>
 public sealed record BurnLine(string ResourceId, int GpuIndex, string WorkloadId, CostComponent Component, HourlyRate Rate, LineDimensions Dimensions);
+
+/// <summary>A running node right now: what it is, its capacity type then, who pays its idle part, its GPUs' holders.</summary>
+public sealed record NodeSnapshot(NodeSpec Spec, CapacityType Capacity, string OwnerTeam, IReadOnlyList<GpuSnapshot> Gpus);
+
+/// <summary>One GPU of a node and who holds it (none: idle).</summary>
+public sealed record GpuSnapshot(int Index, IReadOnlyList<GpuHolder> Holders);
+
+/// <summary>A workload holding a GPU, whole or in part.</summary>
+public sealed record GpuHolder(string WorkloadId, GpuShare Share);
 
 /// <summary>A workload as the engine knows it.</summary>
 public sealed record WorkloadSnapshot(WorkloadInfo Info, DateTimeOffset Started, DateTimeOffset? Stopped, decimal? EstimatePerHour);

@@ -33,6 +33,13 @@ public interface ICostStore : IAsyncDisposable
     /// <summary>Every workload known, or those matching <paramref name="ids"/>.</summary>
     Task<IReadOnlyList<WorkloadRecord>> GetWorkloadsAsync(IReadOnlyCollection<string>? ids = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The total increase of each work counter (tokens, steps, samples) per workload over the minutes in
+    /// [<paramref name="from"/>, <paramref name="to"/>), for every workload or those in <paramref name="workloadIds"/>;
+    /// ordered by workload, then metric.
+    /// </summary>
+    Task<IReadOnlyList<WorkTotal>> GetWorkTotalsAsync(DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? workloadIds = null, CancellationToken cancellationToken = default);
+
     /// <summary>The first and last minute in the ledger, or null when it is empty.</summary>
     Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default);
 }
@@ -46,6 +53,9 @@ public sealed record WorkloadRecord(
 
 /// <summary>The increase of one work counter of one workload during one minute.</summary>
 public sealed record WorkMinute(DateTimeOffset Minute, string WorkloadId, string Metric, double Increase);
+
+/// <summary>How much of one work counter a workload did over a range.</summary>
+public sealed record WorkTotal(string WorkloadId, string Metric, double Increase);
 
 /// <summary>Dimensions a report can group or filter by.</summary>
 public enum CostDimension

@@ -51,19 +51,9 @@ internal static class PricesCommand
         return command;
     }
 
-    /// <summary>Filters case-insensitively (GPU model by prefix) and sorts by cloud, region, zone, instance type, capacity.</summary>
+    /// <summary>See <see cref="PriceSelection.Select"/>.</summary>
     internal static IReadOnlyList<InstancePrice> Select(IEnumerable<InstancePrice> prices, string? gpu, string? cloud, string? region, CapacityType? capacity) =>
-        prices
-            .Where(p => string.IsNullOrWhiteSpace(gpu) || p.GpuModel.StartsWith(gpu.Trim(), StringComparison.OrdinalIgnoreCase))
-            .Where(p => string.IsNullOrWhiteSpace(cloud) || p.Provider.Equals(cloud.Trim(), StringComparison.OrdinalIgnoreCase))
-            .Where(p => string.IsNullOrWhiteSpace(region) || p.Region.Equals(region.Trim(), StringComparison.OrdinalIgnoreCase))
-            .Where(p => capacity is null || p.Capacity == capacity)
-            .OrderBy(p => p.Provider, StringComparer.OrdinalIgnoreCase)
-            .ThenBy(p => p.Region, StringComparer.OrdinalIgnoreCase)
-            .ThenBy(p => p.InstanceType, StringComparer.OrdinalIgnoreCase)
-            .ThenBy(p => p.Capacity)
-            .ThenBy(p => p.Zone, StringComparer.OrdinalIgnoreCase)
-            .ToArray();
+        PriceSelection.Select(prices, gpu, cloud, region, capacity);
 
     private static string Rate(decimal dollarsPerHour) => dollarsPerHour.ToString("$#,##0.00#######", CultureInfo.InvariantCulture);
 

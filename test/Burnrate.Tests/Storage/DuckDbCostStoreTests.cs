@@ -33,6 +33,28 @@ public sealed class DuckDbCostStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Work_totals_sum_each_workloads_counters_over_the_minutes_in_range_only()
+    {
+        await using var store = await OpenInMemoryAsync();
+        var t0 = SomeLines.Day0;
+        await store.WriteWorkAsync(
+        [
+            new WorkMinute(t0.AddMinutes(-1), "slurm:1", "tokens", 100_000), // before the range
+            new WorkMinute(t0, "slurm:1", "tokens", 1000),
+            new WorkMinute(t0.AddMinutes(1), "slurm:1", "tokens", 500),
+            new WorkMinute(t0.AddMinutes(1), "slurm:1", "steps", 2),
+            new WorkMinute(t0.AddMinutes(2), "slurm:1", "tokens", 7), // at the range's end: excluded
+            new WorkMinute(t0, "slurm:2", "tokens", 30),
+        ], Ct);
+
+        var all = await store.GetWorkTotalsAsync(t0, t0.AddMinutes(2), cancellationToken: Ct);
+        Assert.Equal([new WorkTotal("slurm:1", "steps", 2), new WorkTotal("slurm:1", "tokens", 1500), new WorkTotal("slurm:2", "tokens", 30)], all);
+        var one = await store.GetWorkTotalsAsync(t0, t0.AddMinutes(2), ["slurm:2"], Ct);
+        Assert.Equal([new WorkTotal("slurm:2", "tokens", 30)], one);
+        Assert.Empty(await store.GetWorkTotalsAsync(t0, t0.AddMinutes(2), [], Ct));
+    }
+
+    [Fact]
     public async Task Written_lines_sum_to_the_nano_dollar_by_team()
     {
         await using var store = await OpenInMemoryAsync();

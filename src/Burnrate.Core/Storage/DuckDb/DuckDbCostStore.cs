@@ -536,6 +536,43 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<WorkTotal>> GetWorkTotalsAsync(DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? workloadIds = null, CancellationToken cancellationToken = default)
+    {
+        var result = new List<WorkTotal>();
+        if (from >= to || workloadIds is { Count: 0 })
+            return result;
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var command = _connection.CreateCommand();
+            var sql = "SELECT workload_id, metric, SUM(increase) FROM work_minutes WHERE minute >= $from AND minute < $to";
+            command.Parameters.Add(new DuckDBParameter("from", from.UtcDateTime));
+            command.Parameters.Add(new DuckDBParameter("to", to.UtcDateTime));
+            if (workloadIds is not null)
+            {
+                var names = new List<string>(workloadIds.Count);
+                var n = 0;
+                foreach (var id in workloadIds)
+                {
+                    var name = string.Create(CultureInfo.InvariantCulture, $"id{n++}");
+                    names.Add("$" + name);
+                    command.Parameters.Add(new DuckDBParameter(name, id));
+                }
+                sql += " AND workload_id IN (" + string.Join(", ", names) + ")";
+            }
+            command.CommandText = sql + " GROUP BY workload_id, metric ORDER BY workload_id, metric";
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                result.Add(new WorkTotal(reader.GetString(0), reader.GetString(1), reader.GetDouble(2)));
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
     public async Task AppendAuditAsync(ActionAuditEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
