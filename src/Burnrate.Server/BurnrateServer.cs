@@ -42,6 +42,7 @@ public static class BurnrateServer
         app.MapIngestApi();
         app.MapSelfMetrics();
         app.MapAlertsApi();
+        app.MapDashboard();
         return app;
     }
 
