@@ -182,40 +182,48 @@
 
   // ---- charts (uPlot) ----
 
-  function lineChart(id, container, title, series, data) {
+  // A time chart over [xMin, xMax] (seconds); the axes and legend are in UTC like the rest of the page.
+  function lineChart(id, container, series, data, xMin, xMax) {
     const width = Math.max(320, container.clientWidth - 16 || 600);
+    if (!(xMax > xMin)) xMax = xMin + 60;
     const existing = charts.get(id);
     if (existing && existing.root.isConnected) {
-      existing.setData(data);
+      existing.setData(data, false);
+      existing.setScale("x", { min: xMin, max: xMax });
       return;
     }
     if (existing) existing.destroy();
     const opts = {
-      title: title,
       width: width,
       height: 220,
-      scales: { x: { time: true } },
+      tzDate: ts => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+      scales: { x: { time: true, auto: false, range: () => [xMin, xMax] } },
       series: [{}].concat(series),
-      axes: [{}, { size: 70 }].concat(series.length > 1 ? [{ side: 1, scale: series[1].scale, grid: { show: false } }] : []),
+      axes: [{}, { size: 70, values: (u, ticks) => ticks.map(t => usdFormat.format(t)) }]
+        .concat(series.some(s => s.scale === "util") ? [{ side: 1, scale: "util", grid: { show: false }, }] : []),
     };
     const chart = new uPlot(opts, data, container);
+    chart.setScale("x", { min: xMin, max: xMax });
     charts.set(id, chart);
   }
 
+  // Dollars per bucket, drawn as bars (one bar per bucket of the cost API).
   function dollarSeries(label, color) {
-    return { label: label, stroke: color, fill: color + "22", width: 2, value: (u, v) => v === null ? "—" : usdFormat.format(v) };
+    return { label: label, stroke: color, fill: color + "55", width: 1, paths: uPlot.paths.bars({ size: [0.8, 60], align: 1 }), points: { show: false },
+      value: (u, v) => v === null || v === undefined ? "—" : usdFormat.format(v) };
   }
 
   // ---- pages ----
 
   async function overview(gen) {
     const { burn, now } = await serverNow();
+    const dayFrom = new Date(Math.floor(now.getTime() / 3600000) * 3600000 - 23 * 3600000);
     const [today, month, alerts, fleet, day] = await Promise.all([
       costs(startOfDay(now), now),
       costs(startOfMonth(now), now),
       api("/api/v1/alerts"),
       api("/api/v1/fleet", { allow404: true }).catch(() => null),
-      costsFiltered(new Date(now.getTime() - 24 * 3600 * 1000), now, null, null, "1h"),
+      costsFiltered(dayFrom, now, null, null, "1h"),
     ]);
     if (gen !== generation) return;
 
@@ -248,13 +256,14 @@
       h("div", { id: "overview-chart", class: "chart", "data-testid": "overview-chart" }));
     show(page, "overview");
     const buckets = (day.rows || []).filter(r => r.bucket);
-    lineChart("overview", document.getElementById("overview-chart"), "",
-      [dollarSeries("spend $/h bucket", "#d9480f"), dollarSeries("idle", "#868e96")],
-      [buckets.map(r => Date.parse(r.bucket) / 1000), buckets.map(r => Number(r.cost_usd)), buckets.map(r => Number(r.idle_usd))]);
+    lineChart("overview", document.getElementById("overview-chart"),
+      [dollarSeries("spend in the hour", "#d9480f"), dollarSeries("of which idle", "#868e96")],
+      [buckets.map(r => Date.parse(r.bucket) / 1000), buckets.map(r => Number(r.cost_usd)), buckets.map(r => Number(r.idle_usd))],
+      dayFrom.getTime() / 1000, now.getTime() / 1000);
   }
 
   function topWorkloads(burn) {
-    const rows = burn ? burn.workloads.slice().sort((a, b) => Number(nanos(b.usd_per_hour) - nanos(a.usd_per_hour)) || a.workload.localeCompare(b.workload)).slice(0, 10) : [];
+    const rows = burn ? burn.workloads.slice().sort((a, b) => Number(nanos(b.usd_per_hour) - nanos(a.usd_per_hour)) || (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0)).slice(0, 10) : [];
     if (rows.length === 0) return h("p", { class: "muted", "data-testid": "top-workloads" }, burn ? "no workload is running" : "this server does not rate live input");
     return h("table", { id: "top-workloads", "data-testid": "top-workloads" },
       h("thead", {}, h("tr", {}, h("th", {}, "workload"), h("th", {}, "team"), h("th", {}, "user"), h("th", {}, "clouds"), h("th", { class: "num" }, "$/h"), h("th", { class: "num" }, "so far"))),
@@ -407,9 +416,10 @@
       detail ? null : h("p", { class: "muted" }, "Workload details (GPUs, utilisation, cost per unit of work) come from /api/v1/workloads/{id}, which this server does not offer."));
     show(page, "overview");
     const buckets = (series.rows || []).filter(r => r.bucket);
-    lineChart("workload-cost", document.getElementById("workload-chart"), "",
-      [dollarSeries("cost per bucket", "#d9480f")],
-      [buckets.map(r => Date.parse(r.bucket) / 1000), buckets.map(r => Number(r.cost_usd))]);
+    lineChart("workload-cost", document.getElementById("workload-chart"),
+      [dollarSeries("cost in the " + step + " bucket", "#d9480f")],
+      [buckets.map(r => Date.parse(r.bucket) / 1000), buckets.map(r => Number(r.cost_usd))],
+      from.getTime() / 1000, now.getTime() / 1000);
     drawTimeline(d);
   }
 
@@ -438,7 +448,11 @@
     const data = timelinePoints(d);
     const holder = document.getElementById("workload-timeline");
     if (!data || !holder) return;
-    lineChart("workload-timeline", holder, "", [dollarSeries("$", "#d9480f"), { label: "GPU utilisation", stroke: "#1c7ed6", scale: "util", width: 1 }], data);
+    const xs = data[0];
+    lineChart("workload-timeline", holder,
+      [{ label: "$", stroke: "#d9480f", width: 2, value: (u, v) => v === null || v === undefined ? "—" : usdFormat.format(v) },
+        { label: "GPU utilisation", stroke: "#1c7ed6", scale: "util", width: 1 }],
+      data, xs[0], xs[xs.length - 1]);
   }
 
   async function fleetPage(gen) {
