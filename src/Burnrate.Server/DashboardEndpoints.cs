@@ -20,7 +20,7 @@ public static class DashboardEndpoints
     private const string ResourcePrefix = "dashboard/";
     private const string VersionPlaceholder = "{{v}}";
 
-    private static readonly Lazy<DashboardFiles> Files = new(DashboardFiles.Load);
+    private static Lazy<DashboardFiles> Files { get; } = new(DashboardFiles.Load);
 
     /// <summary>Maps <c>GET /</c> and <c>GET /ui/{file}</c>.</summary>
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder app)

@@ -16,9 +16,9 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
 
     // Until GET /api/v1/fleet and /api/v1/workloads/{id} are on this branch, Chromium logs their 404 answers as console
     // errors; the page handles them (it shows what it has). Any other console error fails the test.
-    private static readonly string[] OptionalEndpoints = ["/api/v1/fleet", "/api/v1/workloads/"];
+    private static string[] OptionalEndpoints { get; } = ["/api/v1/fleet", "/api/v1/workloads/"];
 
-    private static readonly PageWaitForSelectorOptions Visible = new() { Timeout = 15_000 };
+    private static PageWaitForSelectorOptions Visible { get; } = new() { Timeout = 15_000 };
 
     [Fact]
     public async Task Every_page_loads_without_console_errors()
