@@ -10,6 +10,8 @@ using Burnrate.Storage.DuckDb;
 using Burnrate.Tests.Alerting;
 using Burnrate.Tests.Support;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.Playwright;
@@ -38,6 +40,12 @@ public sealed class DashboardFixture : IAsyncLifetime
 
     public HttpClient Http { get; } = new();
 
+    /// <summary>
+    /// While set, <c>/api/*</c> answers 401 to any request without <c>Authorization: Bearer</c> this key: a stand-in
+    /// for API keys (issue 5, item 4) to test the dashboard's key prompt.
+    /// </summary>
+    public string? RequiredKey { get; set; }
+
     /// <summary>Where screenshots go: TestResults/screenshots under the test binaries (kept as CI artifacts).</summary>
     public static string ScreenshotDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
 
@@ -65,7 +73,7 @@ public sealed class DashboardFixture : IAsyncLifetime
             Listen = "127.0.0.1:0",
             Store = _store,
             Time = Clock,
-            ConfigureServices = s => s.AddSingleton(engine).AddSingleton(pipeline),
+            ConfigureServices = s => s.AddSingleton(engine).AddSingleton(pipeline).AddSingleton<IStartupFilter>(new KeyGate(this)),
         });
         await _app.StartAsync();
         Url = _app.Urls.First();
@@ -113,8 +121,15 @@ public sealed class DashboardFixture : IAsyncLifetime
     }
 
     /// <summary>GETs an API path and parses it.</summary>
-    public async Task<JsonDocument> GetJsonAsync(string path) =>
-        JsonDocument.Parse(await Http.GetStringAsync(Url + path, TestContext.Current.CancellationToken));
+    public async Task<JsonDocument> GetJsonAsync(string path, string? key = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url + path);
+        if (key is not null)
+            request.Headers.Authorization = new("Bearer", key);
+        using var response = await Http.SendAsync(request, TestContext.Current.CancellationToken);
+        response.EnsureSuccessStatusCode();
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -131,5 +146,23 @@ public sealed class DashboardFixture : IAsyncLifetime
             await _store.DisposeAsync();
         Http.Dispose();
         _launch.Dispose();
+    }
+
+    private sealed class KeyGate(DashboardFixture fixture) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, nextMiddleware) =>
+            {
+                if (fixture.RequiredKey is { } key && context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+                    && context.Request.Headers.Authorization.ToString() != "Bearer " + key)
+                {
+                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    return;
+                }
+                await nextMiddleware(context);
+            });
+            next(app);
+        };
     }
 }
