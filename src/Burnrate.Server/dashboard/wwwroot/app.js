@@ -115,6 +115,12 @@
     return h("span", a, usd(text) + (suffix || ""));
   }
 
+  // GPU hours: one decimal on screen, the API's number in data-value.
+  function hours(value) {
+    const n = Number(value);
+    return h("span", { "data-value": String(value) }, Number.isFinite(n) ? n.toFixed(1) : "");
+  }
+
   function card(label, valueElement, attrs) {
     return h("div", Object.assign({ class: "card" }, attrs || {}), h("div", { class: "label" }, label), h("div", { class: "value" }, valueElement));
   }
@@ -330,10 +336,12 @@
           const key = (r.keys || {})[dimension] || "";
           const share = total > 0n ? (Number(nanos(r.cost_usd) * 10000n / total) / 100).toFixed(2) + " %" : "";
           return h("tr", { "data-key": key },
-            h("td", {}, link("#/drill/" + dimension + "/" + encodeURIComponent(key) + "?range=" + range, key || "(none)", { "data-testid": "drill-" + key })),
+            // Cost with no team (project, user) cannot be filtered on by the API, so "(none)" is not a link.
+            h("td", {}, key ? link("#/drill/" + dimension + "/" + encodeURIComponent(key) + "?range=" + range, key, { "data-testid": "drill-" + key })
+              : h("span", { class: "muted", title: "cost not attributed to any " + dimension + " (idle capacity, unlabelled workloads)" }, "(none)")),
             h("td", { class: "num" }, money(r.cost_usd, { "data-testid": "row-cost" })),
             h("td", { class: "num" }, money(r.idle_usd)),
-            h("td", { class: "num" }, String(r.gpu_hours)),
+            h("td", { class: "num" }, hours(r.gpu_hours)),
             h("td", { class: "num" }, share));
         }))));
     show(page, "chargeback");
@@ -363,7 +371,7 @@
             h("td", {}, w ? w.name : ""),
             h("td", { class: "num" }, money(r.cost_usd)),
             h("td", { class: "num" }, w ? money(w.usd_per_hour, {}, "/h") : ""),
-            h("td", { class: "num" }, String(r.gpu_hours)));
+            h("td", { class: "num" }, hours(r.gpu_hours)));
         }))));
     show(page, "chargeback");
   }
@@ -481,7 +489,7 @@
         h("thead", {}, h("tr", {}, h("th", {}, "cloud"), h("th", {}, "GPU"), h("th", {}, "capacity"), h("th", { class: "num" }, "cost"), h("th", { class: "num" }, "idle"), h("th", { class: "num" }, "GPU hours"))),
         h("tbody", {}, rows.map(r => h("tr", {},
           h("td", {}, r.keys.cloud), h("td", {}, r.keys.gpu), h("td", {}, r.keys.capacity),
-          h("td", { class: "num" }, money(r.cost_usd)), h("td", { class: "num" }, money(r.idle_usd)), h("td", { class: "num" }, String(r.gpu_hours)))))));
+          h("td", { class: "num" }, money(r.cost_usd)), h("td", { class: "num" }, money(r.idle_usd)), h("td", { class: "num" }, hours(r.gpu_hours)))))));
     show(page, "fleet");
   }
 
