@@ -129,7 +129,7 @@
 
   function workloadHref(id) { return "#/workload/" + encodeURIComponent(id); }
 
-  function isMoneyKey(k) { return /(_usd|_usd_per_hour|usd_per_hour|_usd_per_.*)$/.test(k); }
+  function isMoneyKey(k) { return /(^|_)usd($|_)/.test(k); }
 
   // A table of objects whose keys are not known in advance (used for API shapes that may grow).
   function genericTable(rows, testid, linkKey) {
@@ -203,10 +203,10 @@
       width: width,
       height: 220,
       tzDate: ts => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-      scales: { x: { time: true, auto: false, range: () => [xMin, xMax] } },
+      scales: { x: { time: true, auto: false, range: (u, min, max) => [min, max] } },
       series: [{}].concat(series),
       axes: [{}, { size: 70, values: (u, ticks) => ticks.map(t => usdFormat.format(t)) }]
-        .concat(series.some(s => s.scale === "util") ? [{ side: 1, scale: "util", grid: { show: false }, }] : []),
+        .concat(series.some(s => s.scale === "gpus") ? [{ side: 1, scale: "gpus", grid: { show: false } }] : []),
     };
     const chart = new uPlot(opts, data, container);
     chart.setScale("x", { min: xMin, max: xMax });
@@ -376,6 +376,10 @@
     show(page, "chargeback");
   }
 
+  const STEP_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400, "7d": 604800 };
+
+  // GET /api/v1/workloads/{id} when the server has it (timeline, GPUs, nodes, work, estimate, alerts); otherwise the
+  // page makes do with /api/v1/burn and a workload-filtered /api/v1/costs.
   async function workload(gen, id) {
     const [{ burn, now }, detail, alerts] = await Promise.all([
       serverNow(),
@@ -383,84 +387,71 @@
       api("/api/v1/alerts"),
     ]);
     const live = ((burn && burn.workloads) || []).find(w => w.workload === id) || null;
-    const started = detail && detail.started ? new Date(detail.started) : null;
-    let from = started && started < now ? started : new Date(now.getTime() - 24 * 3600 * 1000);
-    if (now - from > 30 * 24 * 3600 * 1000) from = new Date(now.getTime() - 30 * 24 * 3600 * 1000);
-    const span = now - from;
-    const step = span <= 6 * 3600 * 1000 ? "5m" : span <= 48 * 3600 * 1000 ? "1h" : "1d";
-    from = new Date(Math.floor(from.getTime() / 300000) * 300000);
-    const series = await costsFiltered(from, now, null, ["workload:" + id], step);
-    if (gen !== generation) return;
     const d = detail || {};
-    const mine = (alerts.alerts || []).filter(a => (a.labels || {}).workload === id);
+    let points = d.timeline && Array.isArray(d.timeline.points) ? d.timeline : null;
+    let from;
+    if (points) {
+      from = new Date(points.from);
+    } else {
+      const started = d.started ? new Date(d.started) : null;
+      from = started && started < now ? started : new Date(now.getTime() - 24 * 3600 * 1000);
+      if (now - from > 30 * 24 * 3600 * 1000) from = new Date(now.getTime() - 30 * 24 * 3600 * 1000);
+      const span = now - from;
+      const step = span <= 6 * 3600 * 1000 ? "5m" : span <= 48 * 3600 * 1000 ? "1h" : "1d";
+      from = new Date(Math.floor(from.getTime() / 300000) * 300000);
+      const series = await costsFiltered(from, now, null, ["workload:" + id], step);
+      points = { step: step, to: iso(now), total_usd: series.total_usd,
+        points: (series.rows || []).filter(r => r.bucket).map(r => ({ at: r.bucket, cost_usd: r.cost_usd, gpu_hours: r.gpu_hours })) };
+    }
+    if (gen !== generation) return;
+    const to = points.to ? new Date(points.to) : now;
+    const mine = Array.isArray(d.alerts) ? d.alerts : (alerts.alerts || []).filter(a => (a.labels || {}).workload === id);
     const rate = d.usd_per_hour || (live && live.usd_per_hour) || null;
-    const total = d.total_usd || (live && live.total_usd) || series.total_usd;
-    const estimate = d.estimate_usd_per_hour || (d.estimate && (d.estimate.usd_per_hour || d.estimate.estimate_usd_per_hour)) || null;
-    const perUnit = d.cost_per_unit || d.cost_per_unit_of_work || d.unit_costs || d.cost_per_work || null;
+    const total = d.total_usd || (live && live.total_usd) || points.total_usd || null;
+    const est = d.estimate && typeof d.estimate === "object" ? d.estimate : null;
+    const estimate = d.estimate_usd_per_hour || (est && est.estimate_usd_per_hour) || null;
+    const work = Array.isArray(d.work) ? d.work : null;
+    const team = d.team || (live && live.team) || "";
+    const user = d.user || (live && live.user) || "";
     const page = h("section", { id: "workload", "data-testid": "workload", "data-workload": id },
       h("h1", {}, "Workload " + (d.name || (live && live.name) || id)),
       h("p", { class: "muted" }, id,
-        d.team || (live && live.team) ? [" · team ", link("#/drill/team/" + encodeURIComponent(d.team || live.team), d.team || live.team)] : null,
-        d.project ? " · project " + d.project : null,
-        d.user || (live && live.user) ? " · user " + (d.user || live.user) : null,
+        team ? [" · team ", link("#/drill/team/" + encodeURIComponent(team), team)] : null,
+        d.project ? [" · project ", link("#/drill/project/" + encodeURIComponent(d.project), d.project)] : null,
+        user ? [" · user ", link("#/drill/user/" + encodeURIComponent(user), user)] : null,
         d.model ? " · model " + d.model : null,
+        d.started ? " · started " + d.started : null,
         d.state ? " · " + d.state : null),
       h("div", { class: "cards" },
         card("Burn rate now", money(rate, { id: "workload-rate", "data-testid": "workload-rate" }, "/h"), { class: "card hot" }),
         card("Cost so far", money(total, { id: "workload-total", "data-testid": "workload-total" })),
         card("Launch estimate", estimate ? money(estimate, { id: "workload-estimate", "data-testid": "workload-estimate" }, "/h") : h("span", { class: "muted" }, "none")),
-        estimate && rate ? card("Actual vs estimate", h("span", { "data-testid": "workload-vs-estimate" },
+        estimate && rate ? card("Now vs estimate", h("span", { "data-testid": "workload-vs-estimate" },
           (nanos(estimate) > 0n ? (Number(nanos(rate) * 1000n / nanos(estimate)) / 10).toFixed(1) + " %" : "—"))) : null),
-      h("h2", {}, "Cost over time (" + step + " buckets)"),
+      h("h2", {}, "Cost and GPUs held over time (" + points.step + " buckets)"),
       h("div", { id: "workload-chart", class: "chart", "data-testid": "workload-chart" }),
-      timelineChartHolder(d),
       h("div", { class: "grid2" },
         h("div", {}, h("h2", {}, "GPUs"), genericTable(d.gpus, "workload-gpus")),
         h("div", {}, h("h2", {}, "Cost per unit of work"),
-          Array.isArray(perUnit) ? genericTable(perUnit, "workload-per-unit") : (perUnit ? keyValues(perUnit, "workload-per-unit") : h("p", { class: "muted", "data-testid": "workload-per-unit" }, "no work counters reported")))),
-      d.estimate_vs_actual || d.estimate ? h("div", {}, h("h2", {}, "Estimate vs actual"), keyValues(d.estimate_vs_actual || d.estimate, "workload-estimate-table")) : null,
+          work ? genericTable(work, "workload-per-unit") : h("p", { class: "muted", "data-testid": "workload-per-unit" }, "no work counters reported"))),
+      Array.isArray(d.nodes) ? [h("h2", {}, "Nodes"), genericTable(d.nodes, "workload-nodes")] : null,
+      est ? [h("h2", {}, "Estimate vs actual"), keyValues(est, "workload-estimate-table")] : null,
       h("h2", {}, "Alerts"),
       alertList(mine, "workload-alerts"),
-      detail ? null : h("p", { class: "muted" }, "Workload details (GPUs, utilisation, cost per unit of work) come from /api/v1/workloads/{id}, which this server does not offer."));
+      detail ? null : h("p", { class: "muted" }, "GPUs, cost per unit of work and the estimate come from /api/v1/workloads/{id}, which this server does not offer."));
     show(page, "overview");
-    const buckets = (series.rows || []).filter(r => r.bucket);
-    lineChart("workload-cost", document.getElementById("workload-chart"),
-      [dollarSeries("cost in the " + step + " bucket", "#d9480f")],
-      [buckets.map(r => Date.parse(r.bucket) / 1000), buckets.map(r => Number(r.cost_usd))],
-      from.getTime() / 1000, now.getTime() / 1000);
-    drawTimeline(d);
-  }
-
-  function timelinePoints(d) {
-    const t = d.timeline;
-    if (!Array.isArray(t) || t.length === 0) return null;
-    const at = p => Date.parse(p.at || p.bucket || p.minute || p.time || p.t) / 1000;
-    const util = p => {
-      const v = p.utilization ?? p.gpu_utilization ?? p.util ?? p.utilisation;
-      return v === undefined || v === null ? null : Number(v);
-    };
-    const rate = p => {
-      const v = p.usd_per_hour ?? p.cost_usd ?? p.usd;
-      return v === undefined || v === null ? null : Number(v);
-    };
-    const points = t.filter(p => Number.isFinite(at(p)));
-    return points.length ? [points.map(at), points.map(rate), points.map(util)] : null;
-  }
-
-  function timelineChartHolder(d) {
-    if (!timelinePoints(d)) return null;
-    return [h("h2", {}, "Cost and utilisation over time"), h("div", { id: "workload-timeline", class: "chart", "data-testid": "workload-timeline" })];
-  }
-
-  function drawTimeline(d) {
-    const data = timelinePoints(d);
-    const holder = document.getElementById("workload-timeline");
-    if (!data || !holder) return;
-    const xs = data[0];
-    lineChart("workload-timeline", holder,
-      [{ label: "$", stroke: "#d9480f", width: 2, value: (u, v) => v === null || v === undefined ? "—" : usdFormat.format(v) },
-        { label: "GPU utilisation", stroke: "#1c7ed6", scale: "util", width: 1 }],
-      data, xs[0], xs[xs.length - 1]);
+    // Bars: dollars per bucket; line: GPUs held on average in the bucket (GPU hours / bucket hours); and GPU
+    // utilisation when the timeline carries it.
+    const ps = points.points.filter(p => Number.isFinite(Date.parse(p.at)));
+    const stepHours = (STEP_SECONDS[points.step] || 3600) / 3600;
+    const series = [dollarSeries("cost in the bucket", "#d9480f"),
+      { label: "GPUs held", stroke: "#1c7ed6", scale: "gpus", width: 2, value: (u, v) => v === null || v === undefined ? "—" : v.toFixed(2) }];
+    const data = [ps.map(p => Date.parse(p.at) / 1000), ps.map(p => Number(p.cost_usd)), ps.map(p => p.gpu_hours === undefined ? null : Number(p.gpu_hours) / stepHours)];
+    if (ps.some(p => p.utilization !== undefined)) {
+      series.push({ label: "GPU utilisation", stroke: "#2b8a3e", scale: "gpus", width: 1 });
+      data.push(ps.map(p => p.utilization === undefined || p.utilization === null ? null : Number(p.utilization)));
+    }
+    lineChart("workload-cost", document.getElementById("workload-chart"), series, data, from.getTime() / 1000, to.getTime() / 1000);
   }
 
   async function fleetPage(gen) {
@@ -472,11 +463,14 @@
     if (gen !== generation) return;
     const sections = [];
     if (fleet) {
-      sections.push(keyValues(fleet, "fleet-summary"));
-      for (const [k, v] of Object.entries(fleet)) {
-        if (Array.isArray(v)) sections.push(h("h2", {}, "By " + k.replace(/_/g, " ")), genericTable(v, "fleet-" + k));
-        else if (v && typeof v === "object") sections.push(h("h2", {}, k.replace(/_/g, " ")), keyValues(v, "fleet-" + k));
-      }
+      const scalars = Object.entries(fleet).filter(([k, v]) => k !== "at" && (typeof v === "string" || typeof v === "number"));
+      sections.push(h("div", { class: "cards", "data-testid": "fleet-summary" }, scalars.map(([k, v]) =>
+        card(k.replace(/_/g, " "), isMoneyKey(k) ? money(v, { "data-testid": "fleet-" + k }, k.endsWith("per_hour") ? "/h" : "")
+          : h("span", { "data-testid": "fleet-" + k, "data-value": String(v) }, String(v))))));
+      const arrays = Object.entries(fleet).filter(([, v]) => Array.isArray(v))
+        .sort(([a], [b]) => (a.startsWith("by_") ? 0 : 1) - (b.startsWith("by_") ? 0 : 1));
+      for (const [k, v] of arrays)
+        sections.push(h("h2", {}, k.startsWith("by_") ? "By " + k.slice(3).replace(/_/g, " ") : "All " + k.replace(/_/g, " ")), genericTable(v, "fleet-" + k));
     } else {
       sections.push(h("p", { class: "muted", "data-testid": "fleet-unavailable" }, "The fleet inventory (/api/v1/fleet) is not offered by this server; below is today's spend by cloud and GPU type."));
     }
