@@ -25,7 +25,8 @@ public static class DashboardEndpoints
     /// <summary>Maps <c>GET /</c> and <c>GET /ui/{file}</c>.</summary>
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", (HttpContext context) => Serve(context, Files.Value.Index, immutable: false));
+        // The dashboard is not part of the REST API: its routes stay out of the OpenAPI document.
+        app.MapGet("/", (HttpContext context) => Serve(context, Files.Value.Index, immutable: false)).ExcludeFromDescription();
         app.MapGet("/ui/{file}", (HttpContext context, string file) =>
         {
             if (!Files.Value.Assets.TryGetValue(file, out var asset))
@@ -33,7 +34,7 @@ public static class DashboardEndpoints
             // Versioned URLs (?v=<content hash>, as index.html writes them) never change content: cache them for a year.
             var immutable = context.Request.Query["v"].ToString() == asset.Version;
             return Serve(context, asset, immutable);
-        });
+        }).ExcludeFromDescription();
         return app;
     }
 
