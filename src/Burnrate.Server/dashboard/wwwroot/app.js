@@ -86,7 +86,10 @@
   function usd(text) {
     if (text === null || text === undefined || text === "") return "—";
     const n = Number(text);
-    return Number.isFinite(n) ? usdFormat.format(n) : String(text);
+    if (!Number.isFinite(n)) return String(text);
+    // Sub-cent amounts (cost per token or step) keep three significant digits instead of showing $0.00.
+    if (n !== 0 && Math.abs(n) < 0.01) return (n < 0 ? "-$" : "$") + Math.abs(n).toPrecision(3);
+    return usdFormat.format(n);
   }
 
   // ---- DOM helpers ----
@@ -137,7 +140,7 @@
     const keys = [];
     rows.forEach(r => Object.keys(r || {}).forEach(k => { if (!keys.includes(k)) keys.push(k); }));
     return h("table", { "data-testid": testid },
-      h("thead", {}, h("tr", {}, keys.map(k => h("th", { class: isMoneyKey(k) ? "num" : "" }, k.replace(/_/g, " "))))),
+      h("thead", {}, h("tr", {}, keys.map(k => h("th", { class: isMoneyKey(k) || rows.some(r => typeof (r || {})[k] === "number") ? "num" : "" }, k.replace(/_/g, " "))))),
       h("tbody", {}, rows.map(r => h("tr", {}, keys.map(k => cell(k, r[k], linkKey))))));
   }
 
@@ -431,11 +434,14 @@
       h("h2", {}, "Cost and GPUs held over time (" + points.step + " buckets)"),
       h("div", { id: "workload-chart", class: "chart", "data-testid": "workload-chart" }),
       h("div", { class: "grid2" },
-        h("div", {}, h("h2", {}, "GPUs"), genericTable(d.gpus, "workload-gpus")),
         h("div", {}, h("h2", {}, "Cost per unit of work"),
-          work ? genericTable(work, "workload-per-unit") : h("p", { class: "muted", "data-testid": "workload-per-unit" }, "no work counters reported"))),
+          work ? genericTable(work, "workload-per-unit") : h("p", { class: "muted", "data-testid": "workload-per-unit" }, "no work counters reported")),
+        h("div", {}, h("h2", {}, "Estimate vs actual"), est ? keyValues(est, "workload-estimate-table") : h("p", { class: "muted" }, "no launch estimate"))),
       Array.isArray(d.nodes) ? [h("h2", {}, "Nodes"), genericTable(d.nodes, "workload-nodes")] : null,
-      est ? [h("h2", {}, "Estimate vs actual"), keyValues(est, "workload-estimate-table")] : null,
+      h("h2", {}, "GPUs"),
+      Array.isArray(d.gpus) && d.gpus.length > 0
+        ? h("details", { "data-testid": "workload-gpus-details" }, h("summary", {}, d.gpus.length + " GPUs held now"), genericTable(d.gpus, "workload-gpus"))
+        : h("p", { class: "muted", "data-testid": "workload-gpus" }, detail ? "none held now" : "not known to this server"),
       h("h2", {}, "Alerts"),
       alertList(mine, "workload-alerts"),
       detail ? null : h("p", { class: "muted" }, "GPUs, cost per unit of work and the estimate come from /api/v1/workloads/{id}, which this server does not offer."));
