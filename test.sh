@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the tests start as real peers on loopback: Prometheus scrapes exposition fixtures and remote-writes
-# to burnrate serve. The later peers (Alertmanager, ClickHouse, Slurm, Chromium) are added here with their issues.
-packages=(prometheus prometheus-alertmanager)
+# to burnrate serve; Chromium (driven by Microsoft.Playwright, no browser download) loads the dashboard, with
+# fonts-liberation so screenshots render the same everywhere. Later peers (ClickHouse, Slurm) are added with their issues.
+packages=(prometheus prometheus-alertmanager chromium fonts-liberation)
+# The build itself runs `npm ci` for the dashboard's chart library (src/Burnrate.Server/dashboard): npm must be there.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -52,6 +52,7 @@ public static class BurnrateServer
         app.MapFleetApi();
         app.MapPriceApi();
         app.MapOpenApiDocument();
+        app.MapDashboard();
         app.MapApiFallback();
         return app;
     }
