@@ -32,6 +32,8 @@ public sealed partial class IngestPipeline : IDisposable
     private DateTimeOffset? _checkpoint;
     private DateTimeOffset _lastCompaction = DateTimeOffset.MinValue;
     private long _lastLiveEvaluation;
+    private int _liveTimerArmed;
+    private ITimer? _liveTimer;
     private static readonly TimeSpan s_liveEvaluationSpacing = TimeSpan.FromMilliseconds(100);
 
     /// <param name="cost">The rating pipeline the events go to.</param>
@@ -131,8 +133,9 @@ public sealed partial class IngestPipeline : IDisposable
 
     /// <summary>
     /// The clock live alert evaluation reads: when set, the reader evaluates the live-judged alert rules
-    /// (<see cref="CostPipeline.EvaluateLive"/>) each time it has applied what was queued, at most every 100 ms, so an
-    /// alert fires as soon as its evidence is applied. Null (the default) leaves alerts to the rated minutes.
+    /// (<see cref="CostPipeline.EvaluateLive"/>) each time it has applied what was queued, at most every 100 ms (input
+    /// applied sooner is evaluated when the 100 ms are up), so an alert fires as soon as its evidence is applied. Null
+    /// (the default) leaves alerts to the rated minutes.
     /// </summary>
     public TimeProvider? LiveAlertClock { get; set; }
 
@@ -140,10 +143,28 @@ public sealed partial class IngestPipeline : IDisposable
     {
         if (LiveAlertClock is not { } clock || _cost.Alerts is null)
             return;
-        var stamp = clock.GetTimestamp();
-        if (_lastLiveEvaluation != 0 && clock.GetElapsedTime(_lastLiveEvaluation, stamp) < s_liveEvaluationSpacing)
+        var last = Interlocked.Read(ref _lastLiveEvaluation);
+        var elapsed = last == 0 ? TimeSpan.MaxValue : clock.GetElapsedTime(last);
+        if (elapsed >= s_liveEvaluationSpacing)
+        {
+            EvaluateLiveNow(clock);
             return;
-        _lastLiveEvaluation = stamp;
+        }
+        // Evaluated moments ago: once more when the spacing is up (so what was just applied is not left to the 1 s
+        // tick), on a timer armed at most once.
+        if (Interlocked.Exchange(ref _liveTimerArmed, 1) == 1)
+            return;
+        _liveTimer?.Dispose();
+        _liveTimer = clock.CreateTimer(_ =>
+        {
+            Volatile.Write(ref _liveTimerArmed, 0);
+            EvaluateLiveNow(clock);
+        }, null, s_liveEvaluationSpacing - elapsed, Timeout.InfiniteTimeSpan);
+    }
+
+    private void EvaluateLiveNow(TimeProvider clock)
+    {
+        Interlocked.Exchange(ref _lastLiveEvaluation, clock.GetTimestamp());
         try
         {
             _cost.EvaluateLive(clock.GetUtcNow());
@@ -293,7 +314,11 @@ public sealed partial class IngestPipeline : IDisposable
         }
     }
 
-    public void Dispose() => _rating.Dispose();
+    public void Dispose()
+    {
+        _liveTimer?.Dispose();
+        _rating.Dispose();
+    }
 
     private bool KeepOnCompaction(IngestRecord record)
     {

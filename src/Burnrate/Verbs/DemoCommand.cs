@@ -159,7 +159,7 @@ internal static class DemoCommand
         cancellationToken = running.Token;
 
         console.MarkupLine($"[bold]Burnrate demo[/]: {scenarios.Count} scenario(s), {Durations.Format(virtualSpan)} of fleet time from {epoch:yyyy-MM-dd HH:mm}Z at {speed}× for {Durations.Format(wallDuration)}");
-        console.MarkupLine($"Dashboard: [link]{url}/[/] (the web dashboard arrives with the API work; live now: {url}/api/v1/burn, {url}/api/v1/costs?by=team)");
+        console.MarkupLine($"Dashboard: [link]{url}/[/] (API: {url}/api/v1/burn, {url}/api/v1/workloads, {url}/openapi/v1.json; Prometheus: {url}/metrics)");
         console.MarkupLine($"Ledger: {Markup.Escape(Path.GetFullPath(ledgerPath))}");
         console.MarkupLine($"Alerts: {alerts.Rules.Count} rule(s){(config.Rules is null ? " (the built-in defaults, docs/alerts.md)" : "")}");
 

@@ -69,6 +69,21 @@ public sealed class ScenarioAlertTests
     }
 
     [Fact]
+    public async Task S13_a_configured_idle_gpu_rule_without_the_fraction_fires_on_the_shared_node_s_2_86_idle_gpus_at_30m()
+    {
+        // S13's point is the split (each team pays its share) and that the idle part is visible: a team that wants to be
+        // told about any two idle GPUs configures the rule without the default's min_idle_fraction.
+        var rule = new Burnrate.Alerting.AlertRule { Name = "any-idle", Kind = Burnrate.Alerting.AlertRuleKind.IdleGpu, Scope = Burnrate.Alerting.AlertScope.Cluster, MinGpus = 2, For = TimeSpan.FromMinutes(30) };
+        var notifications = await ScenarioAlertPlayer.PlayAsync("s13", TimeSpan.FromHours(1), rules: [rule]);
+
+        var fired = Assert.Single(notifications);
+        Assert.Equal(ScenarioAlertPlayer.Monday.AddMinutes(30), fired.EvidenceAt);
+        Assert.Equal("eks-shared", fired.Labels["cluster"]);
+        Assert.Equal("2.86", fired.Annotations["idle_gpus"]); // GPUs 6 and 7, 2/7 of GPU 2 and 4/7 of GPU 3
+        Assert.Equal("8", fired.Annotations["gpus"]);
+    }
+
+    [Fact]
     public async Task The_healthy_baseline_fleet_fires_no_default_rule()
     {
         // 6 simulated hours from Monday 08:00 (business hours, so off-hours-idle is not exercised): eight 45-minute Slurm
