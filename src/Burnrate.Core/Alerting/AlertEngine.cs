@@ -330,7 +330,7 @@ public sealed partial class AlertEngine
                         ("baseline_usd_per_unit", (learned.Value / NanosPerDollar).ToString("0.000000", CultureInfo.InvariantCulture)));
                     continue;
                 }
-                learned.Add(perUnit, alpha);
+                learned.Add(perUnit, alpha, (int)rule.Window.TotalMinutes);
             }
             else if (agg.Cost > 0 && state.Learned.ContainsKey(key))
             {
@@ -722,9 +722,14 @@ public sealed partial class AlertEngine
         public double Value { get; private set; }
         public int Minutes { get; private set; }
 
-        public void Add(double value, double alpha)
+        /// <summary>
+        /// Learns one minute's value: the plain mean of the first <paramref name="warmUp"/> minutes, then an exponential
+        /// moving average. Starting the average from the first minute alone let a partial first minute (a workload that
+        /// started mid-minute, a counter's first sample) bias it for hours.
+        /// </summary>
+        public void Add(double value, double alpha, int warmUp)
         {
-            Value = Minutes == 0 ? value : Value + alpha * (value - Value);
+            Value = Minutes < warmUp ? Value + ((value - Value) / (Minutes + 1)) : Value + (alpha * (value - Value));
             Minutes++;
         }
     }

@@ -100,6 +100,13 @@ internal static class DemoCommand
         }
     }
 
+    /// <summary>The demo's own rules, added to the defaults when the config has no <c>rules</c> key (docs/alerts.md).</summary>
+    internal static IReadOnlyList<AlertRule> DemoRules { get; } =
+    [
+        new() { Name = "demo-sweep-budget", Kind = AlertRuleKind.Budget, Scope = AlertScope.Project, AmountUsd = 1000, Period = BudgetPeriod.Week, Match = new Dictionary<string, string> { ["project"] = "vit-sweep" } },
+        new() { Name = "demo-shared-node-idle", Kind = AlertRuleKind.IdleGpu, Scope = AlertScope.Cluster, MinGpus = 2, For = TimeSpan.FromMinutes(30), Match = new Dictionary<string, string> { ["cluster"] = "eks-shared" } },
+    ];
+
     private static async Task<int> RunAsync(CliServices services, BurnrateConfig config, string dataDirectory, IReadOnlyList<Scenario> scenarios,
         double speed, TimeSpan wallDuration, string listen, int seed, CancellationToken cancellationToken)
     {
@@ -117,7 +124,7 @@ internal static class DemoCommand
             Seed = seed,
             Epoch = epoch,
             IgnoreAnchors = true, // a demo shows Friday-night scenarios now, not next Friday
-            Stagger = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMinute, virtualSpan.Ticks / 4 / Math.Max(1, scenarios.Count))),
+            Stagger = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMinute, virtualSpan.Ticks / 8 / Math.Max(1, scenarios.Count))),
             BasePrice = FleetReplay.BasePrices(book, epoch),
         });
 
@@ -131,7 +138,10 @@ internal static class DemoCommand
         // Delivery runs on the real clock: HTTP timeouts and backoff on the accelerated one would expire in milliseconds.
         using var deliveryHttp = new HttpClient();
         await using var dispatcher = new AlertDispatcher(config.ToDeliveryOptions(), deliveryHttp, services.Time);
-        var alerts = new AlertEngine(config.ToAlertRules(), new FanOutAlertSink(alertLines, dispatcher));
+        // Without a rules key the demo adds two configured-style rules to the defaults, so that the scenarios no default
+        // can catch show their alert too: S11's sweep against a team budget, S13's shared node's idle GPUs.
+        var rules = config.Rules is null ? [.. AlertRules.Defaults, .. DemoRules] : config.ToAlertRules();
+        var alerts = new AlertEngine(rules, new FanOutAlertSink(alertLines, dispatcher));
         pipeline.Alerts = alerts.Rules.Count > 0 ? alerts : null;
         var recentAlerts = new List<string>();
         using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
@@ -161,7 +171,7 @@ internal static class DemoCommand
         console.MarkupLine($"[bold]Burnrate demo[/]: {scenarios.Count} scenario(s), {Durations.Format(virtualSpan)} of fleet time from {epoch:yyyy-MM-dd HH:mm}Z at {speed}× for {Durations.Format(wallDuration)}");
         console.MarkupLine($"Dashboard: [link]{url}/[/] (API: {url}/api/v1/burn, {url}/api/v1/workloads, {url}/openapi/v1.json; Prometheus: {url}/metrics)");
         console.MarkupLine($"Ledger: {Markup.Escape(Path.GetFullPath(ledgerPath))}");
-        console.MarkupLine($"Alerts: {alerts.Rules.Count} rule(s){(config.Rules is null ? " (the built-in defaults, docs/alerts.md)" : "")}");
+        console.MarkupLine($"Alerts: {alerts.Rules.Count} rule(s){(config.Rules is null ? $" (the built-in defaults and, for S11 and S13, {string.Join(" and ", DemoRules.Select(r => r.Name))}: docs/alerts.md)" : "")}");
 
         var interactive = ReferenceEquals(services.Out, Console.Out) && !Console.IsOutputRedirected;
         var lastPrinted = epoch;

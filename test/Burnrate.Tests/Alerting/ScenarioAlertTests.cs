@@ -84,6 +84,20 @@ public sealed class ScenarioAlertTests
     }
 
     [Fact]
+    public async Task S12_fires_unit_cost_regression_also_when_the_scenario_starts_mid_minute()
+    {
+        // As in the demo, where scenarios are staggered by non-whole minutes: the ranker's first minute is partial (30 s
+        // of cost, 30 s of requests from the counter's second sample on). That minute once biased the learned usual
+        // cost per request for hours (+14% after 2 h), so the +43% regression read as 1.24× and never fired.
+        var start = ScenarioAlertPlayer.Monday.AddSeconds(30);
+        var notifications = await ScenarioAlertPlayer.PlayAsync("s12", TimeSpan.FromHours(2.5), start, sampleEvery: TimeSpan.FromSeconds(15));
+
+        var fired = notifications.First(n => n.Rule == "unit-cost-regression");
+        Assert.Equal("ranking", fired.Labels["project"]);
+        Assert.Equal(ScenarioAlertPlayer.Monday.AddMinutes(131), fired.EvidenceAt); // the rollout at 2h00m30s, for 10m
+    }
+
+    [Fact]
     public async Task The_healthy_baseline_fleet_fires_no_default_rule()
     {
         // 6 simulated hours from Monday 08:00 (business hours, so off-hours-idle is not exercised): eight 45-minute Slurm
