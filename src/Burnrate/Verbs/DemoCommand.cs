@@ -103,7 +103,7 @@ internal static class DemoCommand
     /// <summary>The demo's own rules, added to the defaults when the config has no <c>rules</c> key (docs/alerts.md).</summary>
     internal static IReadOnlyList<AlertRule> DemoRules { get; } =
     [
-        new() { Name = "demo-sweep-budget", Kind = AlertRuleKind.Budget, Scope = AlertScope.Project, AmountUsd = 1000, Period = BudgetPeriod.Week, Match = new Dictionary<string, string> { ["project"] = "vit-sweep" } },
+        new() { Name = "demo-sweep-budget", Kind = AlertRuleKind.Budget, Scope = AlertScope.Project, AmountUsd = 5000, Period = BudgetPeriod.Month, Match = new Dictionary<string, string> { ["project"] = "vit-sweep" } },
         new() { Name = "demo-shared-node-idle", Kind = AlertRuleKind.IdleGpu, Scope = AlertScope.Cluster, MinGpus = 2, For = TimeSpan.FromMinutes(30), Match = new Dictionary<string, string> { ["cluster"] = "eks-shared" } },
     ];
 
