@@ -13,7 +13,17 @@ namespace Burnrate.Benchmarks.Storage;
 internal static class LedgerGenerator
 {
     /// <summary>Fills a new store at <paramref name="path"/>; returns a line describing what was made and how long it took.</summary>
-    internal static async Task<string> GenerateAsync(string path, int gpus, int days, DateTimeOffset start)
+    /// <param name="path">The store's file.</param>
+    /// <param name="gpus">GPUs in the fleet, 8 per node.</param>
+    /// <param name="days">Days of ledger from <paramref name="start"/>.</param>
+    /// <param name="start">The first minute (on the hour).</param>
+    /// <param name="minuteDays">
+    /// The last this many days get one row per GPU per minute; earlier days one row per GPU per hour (at minute :00,
+    /// with the hour's cost and GPU-seconds), which gives the same rollup rows (a node's job changes only on the hour)
+    /// with a sixtieth of the minute rows. Default: every day by the minute.
+    /// </param>
+    /// <param name="resume">Keep the days already in the file (an interrupted run) and generate only the others.</param>
+    internal static async Task<string> GenerateAsync(string path, int gpus, int days, DateTimeOffset start, int minuteDays = int.MaxValue, bool resume = false)
     {
         var total = Stopwatch.StartNew();
         await using var store = await DuckDbCostStore.OpenAsync(path);
@@ -23,16 +33,36 @@ internal static class LedgerGenerator
 
         // One day per statement, sorted by minute, so row groups cover narrow time ranges and a partial-hour slice
         // is found through zone maps instead of a full scan.
+        var present = new HashSet<long>();
+        if (resume)
+        {
+            // Days are written one statement each, so a day is either all there or not at all.
+            var list = await store.ScalarAsync(string.Create(CultureInfo.InvariantCulture,
+                $"SELECT string_agg(DISTINCT CAST(date_diff('day', TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}', minute) AS VARCHAR), ',') FROM cost_minutes"));
+            foreach (var d in (list as string ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+                present.Add(long.Parse(d, CultureInfo.InvariantCulture));
+        }
+        var hourDays = 0;
         for (var day = 0; day < days; day++)
         {
+            if (present.Contains(day))
+                continue;
+            // By the minute, or by the hour: m runs over the day's minutes or only its minutes :00, each standing for 60.
+            var byHour = day < days - minuteDays;
+            hourDays += byHour ? 1 : 0;
+            var per = byHour ? 60 : 1;
+            var grid = byHour
+                ? string.Create(CultureInfo.InvariantCulture, $"range({day * 24}, {(day + 1) * 24}) AS t(h0), range(0, {gpus}) AS u(g)")
+                : string.Create(CultureInfo.InvariantCulture, $"range({day * 1440}, {(day + 1) * 1440}) AS t(m), range(0, {gpus}) AS u(g)");
+            var minute = byHour ? "h0 * 60" : "m";
             await store.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $$"""
                 INSERT INTO cost_minutes
                 WITH grid AS (
-                    SELECT m, g, g // 8 AS node,
+                    SELECT {{minute}} AS m, g, g // 8 AS node,
                            -- a node runs one job for 4 to 10 hours, then the next; every 4th node is split in halves
                            (m // (240 + (g // 8) % 7 * 60)) AS period,
                            CASE WHEN (g // 8) % 4 = 0 THEN (g % 8) // 4 ELSE 0 END AS half
-                    FROM range({{day * 1440}}, {{(day + 1) * 1440}}) AS t(m), range(0, {{gpus}}) AS u(g)
+                    FROM {{grid}}
                 ), jobs AS (
                     SELECT *, ((node * 31 + period * 17 + half * 101) % 600) AS w,
                            ((node * 13 + period * 7 + half * 3) % 100) < 15 AS idle,
@@ -61,7 +91,7 @@ internal static class LedgerGenerator
                        'gpu',
                        'node-' || node,
                        idle,
-                       per_minute * 60, 1000000, 60, per_minute, 'bench'
+                       per_minute * 60, 1000000, {{60 * per}}, per_minute * {{per}}, 'bench'
                 FROM priced
                 ORDER BY m, g
                 """));
@@ -76,7 +106,7 @@ internal static class LedgerGenerator
         await store.DisposeAsync();
         var size = new FileInfo(path).Length;
         var report = string.Create(CultureInfo.InvariantCulture,
-            $"{gpus} GPUs x {days} days: {rows:N0} minute rows generated in {generated.TotalSeconds:F1} s, rollups ({hourly:N0} hourly, {daily:N0} daily rows) built in {rollupTime.TotalSeconds:F1} s, total {total.Elapsed.TotalSeconds:F1} s, file {size / 1e9:F2} GB");
+            $"{gpus} GPUs x {days} days{(hourDays > 0 ? $" ({hourDays} oldest days by the hour, the last {days - hourDays} by the minute)" : "")}{(present.Count > 0 ? $" ({present.Count} days kept from an interrupted run)" : "")}: {rows:N0} ledger rows generated in {generated.TotalSeconds:F1} s, rollups ({hourly:N0} hourly, {daily:N0} daily rows) built in {rollupTime.TotalSeconds:F1} s, total {total.Elapsed.TotalSeconds:F1} s, file {size / 1e9:F2} GB");
         Console.WriteLine("// " + report);
         return report;
     }
