@@ -31,6 +31,8 @@ internal static class ApiBenchmark
           --requests N        measured requests per endpoint and mode (default 300)
           --warmup N          unmeasured requests per endpoint first (default 30)
           --clients N         concurrent clients in the concurrent mode (default 4)
+          --max-seconds S     at most this long per endpoint and mode; fewer requests are then measured, and the table
+                              says how many (default 60)
           --live-nodes N      p4d.24xlarge nodes (8 GPUs each) fed as live events so /burn has content (default 250; 0: none)
           --browser-runs N    dashboard first loads, each in a new browser context (default 20; 0: skip)
           --chromium PATH     Chromium executable (default /usr/bin/chromium)
@@ -60,6 +62,10 @@ internal static class ApiBenchmark
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Machine()}");
         Console.WriteLine($"ledger: {ledger}");
 
+        // A fresh live state each run: the server's write-ahead log (events of an earlier run) is removed; the ledger stays.
+        var wal = Path.Combine(options.Data, "wal");
+        if (Directory.Exists(wal))
+            Directory.Delete(wal, recursive: true);
         await using var server = await Server.StartAsync(options.Burnrate, options.Data);
         Console.WriteLine($"server: {server.BaseUri} (pid {server.ProcessId}), started and ready in {server.StartSeconds:F1} s");
         using var http = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(60) };
@@ -102,14 +108,17 @@ internal static class ApiBenchmark
         }
 
         var rows = new List<string>();
+        var budget = TimeSpan.FromSeconds(options.MaxSeconds);
         foreach (var (page, name, path) in endpoints)
         {
-            for (var i = 0; i < options.Warmup; i++)
+            var began = Stopwatch.GetTimestamp();
+            for (var i = 0; i < options.Warmup && Stopwatch.GetElapsedTime(began) < budget / 4; i++)
                 await TimeAsync(http, path);
             var sequential = new List<double>(options.Requests);
-            for (var i = 0; i < options.Requests; i++)
+            began = Stopwatch.GetTimestamp();
+            for (var i = 0; i < options.Requests && Stopwatch.GetElapsedTime(began) < budget; i++)
                 sequential.Add(await TimeAsync(http, path));
-            var concurrent = await ConcurrentAsync(http, path, options.Requests, options.Clients);
+            var concurrent = await ConcurrentAsync(http, path, options.Requests, options.Clients, budget);
             rows.Add($"| {page} | {name} | {Stats(sequential)} | {Stats(concurrent)} |");
             Console.WriteLine(rows[^1]);
         }
@@ -117,7 +126,8 @@ internal static class ApiBenchmark
         // The overview as a page: burn first, then the other five together (as app.js does), sequential page loads.
         var overviewCalls = endpoints.Where(e => e.Page == "overview" && e.Name != "burn").Select(e => e.Path).ToArray();
         var pages = new List<double>(options.Requests);
-        for (var i = 0; i < options.Warmup + options.Requests; i++)
+        var pagesBegan = Stopwatch.GetTimestamp();
+        for (var i = 0; i < options.Warmup + options.Requests && Stopwatch.GetElapsedTime(pagesBegan) < budget; i++)
         {
             var started = Stopwatch.GetTimestamp();
             await TimeAsync(http, "api/v1/burn");
@@ -154,13 +164,14 @@ internal static class ApiBenchmark
         return elapsed;
     }
 
-    private static async Task<List<double>> ConcurrentAsync(HttpClient http, string path, int requests, int clients)
+    private static async Task<List<double>> ConcurrentAsync(HttpClient http, string path, int requests, int clients, TimeSpan budget)
     {
         var all = new List<double>(requests);
         var next = 0;
+        var began = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
-            while (Interlocked.Increment(ref next) <= requests)
+            while (Interlocked.Increment(ref next) <= requests && Stopwatch.GetElapsedTime(began) < budget)
             {
                 var ms = await TimeAsync(http, path);
                 lock (all)
@@ -179,7 +190,7 @@ internal static class ApiBenchmark
     }
 
     internal static string Stats(List<double> values) => string.Create(CultureInfo.InvariantCulture,
-        $"{Percentile(values, 0.5):F1} / {Percentile(values, 0.9):F1} / {Percentile(values, 0.99):F1} / {values.Max():F1}");
+        $"{Percentile(values, 0.5):F1} / {Percentile(values, 0.9):F1} / {Percentile(values, 0.99):F1} / {values.Max():F1} (n={values.Count})");
 
     private static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
@@ -311,6 +322,7 @@ internal static class ApiBenchmark
         public int Requests { get; init; } = 300;
         public int Warmup { get; init; } = 30;
         public int Clients { get; init; } = 4;
+        public int MaxSeconds { get; init; } = 60;
         public int LiveNodes { get; init; } = 250;
         public int BrowserRuns { get; init; } = 20;
         public string Chromium { get; init; } = "/usr/bin/chromium";
@@ -339,6 +351,7 @@ internal static class ApiBenchmark
                     "--requests" => o with { Requests = Number() },
                     "--warmup" => o with { Warmup = Number() },
                     "--clients" => o with { Clients = Number() },
+                    "--max-seconds" => o with { MaxSeconds = Number() },
                     "--live-nodes" => o with { LiveNodes = Number() },
                     "--browser-runs" => o with { BrowserRuns = Number() },
                     "--chromium" => o with { Chromium = Value() },

@@ -36,13 +36,14 @@ internal static class LedgerGenerator
         var present = new HashSet<long>();
         if (resume)
         {
-            // Days are written one statement each, so a day is either all there or not at all.
+            // Days (24 hours from the start, not calendar days) are written one statement each, so a day is either all
+            // there or not at all.
             var list = await store.ScalarAsync(string.Create(CultureInfo.InvariantCulture,
-                $"SELECT string_agg(DISTINCT CAST(date_diff('day', TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}', minute) AS VARCHAR), ',') FROM cost_minutes"));
+                $"SELECT string_agg(DISTINCT CAST((epoch(minute) - epoch(TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}')) // 86400 AS VARCHAR), ',') FROM cost_minutes"));
             foreach (var d in (list as string ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
                 present.Add(long.Parse(d, CultureInfo.InvariantCulture));
         }
-        var hourDays = 0;
+        var hourDays = 0L;
         for (var day = 0; day < days; day++)
         {
             if (present.Contains(day))
@@ -101,12 +102,20 @@ internal static class LedgerGenerator
         await store.RebuildRollupsAsync(start, start.AddDays(days));
         var rollupTime = rollups.Elapsed;
         var rows = await store.ScalarAsync("SELECT COUNT(*) FROM cost_minutes");
+        // Days with more rows than one per GPU-hour are by the minute (the whole ledger, kept days included).
+        var minuteDayCount = hourDays > 0 || present.Count > 0
+            ? await store.ScalarAsync(string.Create(CultureInfo.InvariantCulture, $"""
+                SELECT COUNT(*) FROM (
+                    SELECT (epoch(minute) - epoch(TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}')) // 86400 AS d, COUNT(*) AS c
+                    FROM cost_minutes GROUP BY d) WHERE c > {gpus * 24}
+                """))
+            : days;
         var hourly = await store.ScalarAsync("SELECT COUNT(*) FROM cost_hourly");
         var daily = await store.ScalarAsync("SELECT COUNT(*) FROM cost_daily");
         await store.DisposeAsync();
         var size = new FileInfo(path).Length;
         var report = string.Create(CultureInfo.InvariantCulture,
-            $"{gpus} GPUs x {days} days{(hourDays > 0 ? $" ({hourDays} oldest days by the hour, the last {days - hourDays} by the minute)" : "")}{(present.Count > 0 ? $" ({present.Count} days kept from an interrupted run)" : "")}: {rows:N0} ledger rows generated in {generated.TotalSeconds:F1} s, rollups ({hourly:N0} hourly, {daily:N0} daily rows) built in {rollupTime.TotalSeconds:F1} s, total {total.Elapsed.TotalSeconds:F1} s, file {size / 1e9:F2} GB");
+            $"{gpus} GPUs x {days} days{(hourDays > 0 || present.Count > 0 ? $" ({minuteDayCount} days by the minute, {days - Convert.ToInt64(minuteDayCount, CultureInfo.InvariantCulture)} by the hour; {present.Count} days kept from an interrupted run)" : "")}: {rows:N0} ledger rows generated in {generated.TotalSeconds:F1} s, rollups ({hourly:N0} hourly, {daily:N0} daily rows) built in {rollupTime.TotalSeconds:F1} s, total {total.Elapsed.TotalSeconds:F1} s, file {size / 1e9:F2} GB");
         Console.WriteLine("// " + report);
         return report;
     }
