@@ -37,6 +37,8 @@ internal static class ApiBenchmark
           --browser-runs N    dashboard first loads, each in a new browser context (default 20; 0: skip)
           --chromium PATH     Chromium executable (default /usr/bin/chromium)
           --burnrate PATH     the burnrate executable (default src/Burnrate/bin/Release/net10.0/burnrate)
+          --store-queries     instead: time the store calls behind the workload endpoints one by one on DIR's ledger
+                              (no server; run it when no server has the ledger open)
           --help              this text
         """;
 
@@ -55,6 +57,12 @@ internal static class ApiBenchmark
         if (options.Help)
         {
             Console.WriteLine(Usage);
+            return 0;
+        }
+
+        if (options.StoreQueries)
+        {
+            await StoreQueries.RunAsync(options.Data, "job:7", 20);
             return 0;
         }
 
@@ -328,6 +336,7 @@ internal static class ApiBenchmark
         public string Chromium { get; init; } = "/usr/bin/chromium";
         public string Burnrate { get; init; } = DefaultBurnrate();
         public bool Help { get; init; }
+        public bool StoreQueries { get; init; }
 
         public static Options Parse(string[] args)
         {
@@ -357,6 +366,7 @@ internal static class ApiBenchmark
                     "--chromium" => o with { Chromium = Value() },
                     "--burnrate" => o with { Burnrate = Value() },
                     "--help" or "-h" => o with { Help = true },
+                    "--store-queries" => o with { StoreQueries = true },
                     _ => throw new ArgumentException($"unknown option '{args[i]}'"),
                 };
             }

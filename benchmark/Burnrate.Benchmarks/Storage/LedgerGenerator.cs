@@ -39,7 +39,7 @@ internal static class LedgerGenerator
             // Days (24 hours from the start, not calendar days) are written one statement each, so a day is either all
             // there or not at all.
             var list = await store.ScalarAsync(string.Create(CultureInfo.InvariantCulture,
-                $"SELECT string_agg(DISTINCT CAST((epoch(minute) - epoch(TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}')) // 86400 AS VARCHAR), ',') FROM cost_minutes"));
+                $"SELECT string_agg(DISTINCT CAST(CAST(floor((epoch(minute) - epoch(TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}')) / 86400) AS BIGINT) AS VARCHAR), ',') FROM cost_minutes"));
             foreach (var d in (list as string ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
                 present.Add(long.Parse(d, CultureInfo.InvariantCulture));
         }
@@ -106,7 +106,7 @@ internal static class LedgerGenerator
         var minuteDayCount = hourDays > 0 || present.Count > 0
             ? await store.ScalarAsync(string.Create(CultureInfo.InvariantCulture, $"""
                 SELECT COUNT(*) FROM (
-                    SELECT (epoch(minute) - epoch(TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}')) // 86400 AS d, COUNT(*) AS c
+                    SELECT CAST(floor((epoch(minute) - epoch(TIMESTAMP '{start.UtcDateTime:yyyy-MM-dd HH:mm:ss}')) / 86400) AS BIGINT) AS d, COUNT(*) AS c
                     FROM cost_minutes GROUP BY d) WHERE c > {gpus * 24}
                 """))
             : days;
