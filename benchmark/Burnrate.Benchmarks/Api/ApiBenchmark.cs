@@ -275,12 +275,20 @@ internal static class ApiBenchmark
         {
             events.Add(new Dictionary<string, object>
             {
-                ["type"] = "node_started", ["time"] = time,
+                ["type"] = "node_started",
+                ["time"] = time,
                 ["node"] = new Dictionary<string, object>
                 {
-                    ["id"] = $"node-{n}", ["provider"] = "aws", ["region"] = "us-east-1", ["zone"] = "us-east-1a",
-                    ["instance_type"] = "p4d.24xlarge", ["capacity"] = "on_demand", ["gpus"] = 8, ["gpu_model"] = "A100",
-                    ["cluster"] = $"cluster-{n % 4}", ["labels"] = new Dictionary<string, string> { ["team"] = $"team-{n % 12}" },
+                    ["id"] = $"node-{n}",
+                    ["provider"] = "aws",
+                    ["region"] = "us-east-1",
+                    ["zone"] = "us-east-1a",
+                    ["instance_type"] = "p4d.24xlarge",
+                    ["capacity"] = "on_demand",
+                    ["gpus"] = 8,
+                    ["gpu_model"] = "A100",
+                    ["cluster"] = $"cluster-{n % 4}",
+                    ["labels"] = new Dictionary<string, string> { ["team"] = $"team-{n % 12}" },
                 },
             });
             if (n % 4 == 3)
@@ -288,18 +296,29 @@ internal static class ApiBenchmark
             var id = $"job:{600 + n}";
             events.Add(new Dictionary<string, object>
             {
-                ["type"] = "workload_started", ["time"] = time, ["estimate_usd_per_hour"] = 20,
+                ["type"] = "workload_started",
+                ["time"] = time,
+                ["estimate_usd_per_hour"] = 20,
                 ["workload"] = new Dictionary<string, string>
                 {
-                    ["id"] = id, ["orchestrator"] = "slurm", ["name"] = $"live-{n}", ["user"] = $"user-{n % 60}",
-                    ["team"] = $"team-{n % 12}", ["project"] = $"project-{n % 40}",
+                    ["id"] = id,
+                    ["orchestrator"] = "slurm",
+                    ["name"] = $"live-{n}",
+                    ["user"] = $"user-{n % 60}",
+                    ["team"] = $"team-{n % 12}",
+                    ["project"] = $"project-{n % 40}",
                 },
             });
             for (var g = 0; g < 8; g++)
             {
                 events.Add(new Dictionary<string, object>
                 {
-                    ["type"] = "gpu_allocated", ["time"] = time, ["workload_id"] = id, ["node_id"] = $"node-{n}", ["gpu_index"] = g, ["share"] = "whole",
+                    ["type"] = "gpu_allocated",
+                    ["time"] = time,
+                    ["workload_id"] = id,
+                    ["node_id"] = $"node-{n}",
+                    ["gpu_index"] = g,
+                    ["share"] = "whole",
                 });
             }
         }
