@@ -38,7 +38,8 @@ internal static class ApiBenchmark
           --chromium PATH     Chromium executable (default /usr/bin/chromium)
           --burnrate PATH     the burnrate executable (default src/Burnrate/bin/Release/net10.0/burnrate)
           --store-queries     instead: time the store calls behind the workload endpoints one by one on DIR's ledger
-                              (no server; run it when no server has the ledger open)
+                              (no server; run it when no server has the ledger open); then writes one minute of
+                              2,000 $0 lines through WriteAsync, as a live server does, and times the ledger span again
           --help              this text
         """;
 
