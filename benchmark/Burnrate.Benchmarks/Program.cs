@@ -1,8 +1,16 @@
 using BenchmarkDotNet.Running;
+using Burnrate.Benchmarks.Api;
 
 namespace Burnrate.Benchmarks;
 
 internal static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static async Task<int> Main(string[] args)
+    {
+        // `api ...`: the API and dashboard response-time benchmark (benchmark/api.sh); anything else is BenchmarkDotNet's.
+        if (args.Length > 0 && args[0] == "api")
+            return await ApiBenchmark.RunAsync(args[1..]);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
@@ -52,7 +51,7 @@ public class ReportByTeamBenchmarks
         {
             File.Delete(path);
             File.Delete(path + ".wal");
-            var report = await GenerateAsync(path, Gpus, Days);
+            var report = await LedgerGenerator.GenerateAsync(path, Gpus, Days, s_start);
             await File.WriteAllTextAsync(path + ".done", report);
         }
         Console.WriteLine("// ledger: " + await File.ReadAllTextAsync(path + ".done"));
@@ -77,73 +76,4 @@ public class ReportByTeamBenchmarks
 
     [Benchmark, BenchmarkCategory("7 days, partial-hour edges")]
     public Task<IReadOnlyList<CostReportRow>> Week_Rollups() => _store.QueryCostsAsync(_weekWithPartialEdges);
-
-    /// <summary>Fills a new store at <paramref name="path"/>; returns a line describing what was made and how long it took.</summary>
-    internal static async Task<string> GenerateAsync(string path, int gpus, int days)
-    {
-        var total = Stopwatch.StartNew();
-        await using var store = await DuckDbCostStore.OpenAsync(path);
-        await store.ExecuteAsync("SET threads = 2");
-        await store.ExecuteAsync("SET memory_limit = '6GB'");
-        var nodes = Math.Max(1, gpus / 8);
-
-        // One day per statement, sorted by minute, so row groups cover narrow time ranges and a partial-hour slice
-        // is found through zone maps instead of a full scan.
-        for (var day = 0; day < days; day++)
-        {
-            await store.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $$"""
-                INSERT INTO cost_minutes
-                WITH grid AS (
-                    SELECT m, g, g // 8 AS node,
-                           -- a node runs one job for 4 to 10 hours, then the next; every 4th node is split in halves
-                           (m // (240 + (g // 8) % 7 * 60)) AS period,
-                           CASE WHEN (g // 8) % 4 = 0 THEN (g % 8) // 4 ELSE 0 END AS half
-                    FROM range({{day * 1440}}, {{(day + 1) * 1440}}) AS t(m), range(0, {{gpus}}) AS u(g)
-                ), jobs AS (
-                    SELECT *, ((node * 31 + period * 17 + half * 101) % 600) AS w,
-                           ((node * 13 + period * 7 + half * 3) % 100) < 15 AS idle,
-                           CASE node % 4 WHEN 0 THEN 'H100' WHEN 1 THEN 'A100' WHEN 2 THEN 'L4' ELSE 'H200' END AS model,
-                           node % 5 = 0 AS spot
-                    FROM grid
-                ), priced AS (
-                    SELECT *,
-                           -- nano-dollars per GPU-minute: whole numbers so a minute's cost is exact
-                           CAST(CASE model WHEN 'H100' THEN 66000000 WHEN 'A100' THEN 41000000 WHEN 'L4' THEN 13000000 ELSE 83000000 END AS BIGINT)
-                               * (CASE WHEN spot THEN 4 ELSE 10 END) // 10 AS per_minute
-                    FROM jobs
-                )
-                SELECT TIMESTAMP '2025-01-01 00:00:00' + to_minutes(CAST(m AS INTEGER)), 0, 60, g % 8,
-                       CASE node % 3 WHEN 0 THEN 'aws' WHEN 1 THEN 'gcp' ELSE 'azure' END,
-                       CASE node % 3 WHEN 0 THEN 'us-east-1' WHEN 1 THEN 'us-central1' ELSE 'eastus' END,
-                       CASE model WHEN 'H100' THEN 'p5.48xlarge' WHEN 'A100' THEN 'p4d.24xlarge' WHEN 'L4' THEN 'g6.48xlarge' ELSE 'p5e.48xlarge' END,
-                       CASE WHEN spot THEN 'spot' ELSE 'on_demand' END,
-                       model,
-                       'cluster-' || (node % 4),
-                       CASE w % 3 WHEN 0 THEN 'slurm' WHEN 1 THEN 'kubernetes' ELSE 'skypilot' END,
-                       CASE WHEN idle THEN 'team-' || (node % 12) ELSE 'team-' || (w % 12) END,
-                       CASE WHEN idle THEN '' ELSE 'project-' || (w % 40) END,
-                       CASE WHEN idle THEN '' ELSE 'user-' || (w % 60) END,
-                       CASE WHEN idle THEN '' ELSE 'job:' || w END,
-                       'gpu',
-                       'node-' || node,
-                       idle,
-                       per_minute * 60, 1000000, 60, per_minute, 'bench'
-                FROM priced
-                ORDER BY m, g
-                """));
-        }
-        var generated = total.Elapsed;
-        var rollups = Stopwatch.StartNew();
-        await store.RebuildRollupsAsync(s_start, s_start.AddDays(days));
-        var rollupTime = rollups.Elapsed;
-        var rows = await store.ScalarAsync("SELECT COUNT(*) FROM cost_minutes");
-        var hourly = await store.ScalarAsync("SELECT COUNT(*) FROM cost_hourly");
-        var daily = await store.ScalarAsync("SELECT COUNT(*) FROM cost_daily");
-        await store.DisposeAsync();
-        var size = new FileInfo(path).Length;
-        var report = string.Create(CultureInfo.InvariantCulture,
-            $"{gpus} GPUs x {days} days: {rows:N0} minute rows generated in {generated.TotalSeconds:F1} s, rollups ({hourly:N0} hourly, {daily:N0} daily rows) built in {rollupTime.TotalSeconds:F1} s, total {total.Elapsed.TotalSeconds:F1} s, file {size / 1e9:F2} GB");
-        Console.WriteLine("// " + report);
-        return report;
-    }
 }
