@@ -631,7 +631,14 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
         try
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = "SELECT MIN(minute), MAX(minute) FROM cost_minutes";
+            // Through the hourly rollup (a row for every hour the ledger has minutes in), then only the first and last
+            // hour's minutes: a plain MIN/MAX over cost_minutes scans the whole ledger once writes have made DuckDB's
+            // column statistics inexact (≈630 ms on 90 days × 2,000 GPUs, docs/performance.md).
+            command.CommandText = """
+                WITH h AS (SELECT MIN(hour) AS lo, MAX(hour) AS hi FROM cost_hourly)
+                SELECT (SELECT MIN(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.lo AND m.minute < h.lo + INTERVAL 1 HOUR),
+                       (SELECT MAX(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.hi AND m.minute < h.hi + INTERVAL 1 HOUR)
+                """;
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0))
                 return null;
