@@ -1,3 +1,4 @@
+using Burnrate.Configuration;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -32,7 +33,7 @@ public static class OpenApiDocument
     /// <summary>Maps <c>GET /openapi/v1.json</c>.</summary>
     public static IEndpointRouteBuilder MapOpenApiDocument(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Path, () => Results.Text(Text, "application/json; charset=utf-8"));
+        app.MapGet(Path, () => Results.Text(Text, "application/json; charset=utf-8")).RequireScope(ApiScopes.None); // describes the API, holds no data
         return app;
     }
 
