@@ -138,7 +138,7 @@ internal static class DemoCommand
         using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
         var replay = new FleetReplay(simulator, ingest, clock);
 
-        var (keys, certificate) = ServeCommand.LoadSecurity(config);
+        var (keys, certificate) = ServeCommand.LoadSecurity(config, services.GetEnvironmentVariable);
         using var ownedCertificate = certificate;
         WebApplication server;
         try

@@ -61,7 +61,7 @@ internal static partial class ServeCommand
             if (replayed > 0)
                 await services.Out.WriteLineAsync($"replayed {replayed} inputs from the write-ahead log; rated through {pipeline.RatedThrough:yyyy-MM-dd HH:mm} UTC").ConfigureAwait(false);
 
-            var (keys, certificate) = LoadSecurity(config);
+            var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
             using var ownedCertificate = certificate;
             await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher);
             try
@@ -179,11 +179,11 @@ internal static partial class ServeCommand
     /// The API keys (secrets named by <c>env</c> read now) and the HTTPS certificate of <paramref name="config"/>; a usage
     /// error naming the config key when either is wrong. The caller disposes the certificate.
     /// </summary>
-    internal static (IReadOnlyList<ApiKey> Keys, X509Certificate2? Certificate) LoadSecurity(BurnrateConfig config)
+    internal static (IReadOnlyList<ApiKey> Keys, X509Certificate2? Certificate) LoadSecurity(BurnrateConfig config, Func<string, string?> environment)
     {
         try
         {
-            var keys = config.ToApiKeys();
+            var keys = config.ToApiKeys(environment);
             var files = config.ToTlsFiles();
             return (keys, files is { } f ? X509Certificate2.CreateFromPemFile(f.Certificate, f.Key) : null);
         }
