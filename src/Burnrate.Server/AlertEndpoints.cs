@@ -1,7 +1,7 @@
-using Burnrate.Configuration;
 using System.Globalization;
 using System.Text.Json;
 using Burnrate.Alerting;
+using Burnrate.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

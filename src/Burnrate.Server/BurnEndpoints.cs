@@ -1,6 +1,6 @@
-using Burnrate.Configuration;
 using System.Globalization;
 using System.Text.Json;
+using Burnrate.Configuration;
 using Burnrate.Rating;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

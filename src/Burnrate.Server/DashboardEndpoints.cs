@@ -1,8 +1,8 @@
-using Burnrate.Configuration;
 using System.Collections.Frozen;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using Burnrate.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,5 +1,5 @@
-using Burnrate.Configuration;
 using System.Text.Json;
+using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Microsoft.AspNetCore.Builder;

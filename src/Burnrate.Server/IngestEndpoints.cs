@@ -1,7 +1,7 @@
-using Burnrate.Configuration;
 using System.Buffers;
 using System.Globalization;
 using System.IO.Compression;
+using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Protocols.Events;
 using Burnrate.Protocols.Otlp;

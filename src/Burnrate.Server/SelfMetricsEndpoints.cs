@@ -1,7 +1,7 @@
-using Burnrate.Configuration;
 using System.Globalization;
 using System.Text;
 using Burnrate.Alerting.Delivery;
+using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Rating;
 using Burnrate.Telemetry.Mapping;

@@ -1,6 +1,6 @@
-using Burnrate.Configuration;
 using System.Text.Json;
 using Burnrate.Alerting;
+using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Burnrate.Reporting;
