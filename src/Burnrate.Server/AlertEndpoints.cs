@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Burnrate.Alerting;
+using Burnrate.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -20,7 +21,9 @@ public static class AlertEndpoints
         app.MapGet("/api/v1/alerts", (HttpContext context) =>
         {
             var engine = context.RequestServices.GetService<AlertEngine>();
-            var alerts = engine?.Current() ?? [];
+            // A team-scoped key sees the alerts whose team label is its team.
+            var principal = BurnratePrincipal.Of(context);
+            var alerts = (engine?.Current() ?? []).Where(a => principal.Sees(a.Labels.GetValueOrDefault("team")));
             using var stream = new MemoryStream();
             using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
             {
@@ -33,7 +36,7 @@ public static class AlertEndpoints
                 json.WriteEndObject();
             }
             return Results.Bytes(stream.ToArray(), "application/json; charset=utf-8");
-        });
+        }).RequireScope(ApiScopes.Read);
         return app;
     }
 

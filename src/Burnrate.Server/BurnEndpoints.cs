@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Burnrate.Configuration;
 using Burnrate.Rating;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -17,7 +18,7 @@ public static class BurnEndpoints
 {
     public static IEndpointRouteBuilder MapBurnApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/burn", GetBurn);
+        app.MapGet("/api/v1/burn", GetBurn).RequireScope(ApiScopes.Read);
         return app;
     }
 
@@ -28,6 +29,8 @@ public static class BurnEndpoints
             return Results.Problem(detail: "this server does not rate live input (no rating pipeline is running)", statusCode: StatusCodes.Status503ServiceUnavailable, title: "No live rating");
         var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var burn = pipeline.Burn(time.GetUtcNow());
+        if (BurnratePrincipal.Of(context).Team is { } team)
+            burn = OfTeam(burn, team);
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
@@ -62,6 +65,22 @@ public static class BurnEndpoints
             json.WriteEndObject();
         }
         return Results.Bytes(stream.ToArray(), "application/json; charset=utf-8");
+    }
+
+    /// <summary>
+    /// What a team-scoped key sees: its team's workloads, totals summed from them, and no per-cloud split (the live view
+    /// keeps cloud totals for the whole fleet only). Idle capacity belongs to no workload and is left out.
+    /// </summary>
+    private static BurnSummary OfTeam(BurnSummary burn, string team)
+    {
+        var workloads = burn.Workloads.Where(w => w.WorkloadId.Length > 0 && string.Equals(w.Team, team, StringComparison.Ordinal)).ToList();
+        return burn with
+        {
+            Total = new HourlyRate(workloads.Sum(w => w.Rate.NanosPerHour)),
+            RatedSoFar = new Money(workloads.Sum(w => w.Total.Nanos)),
+            Workloads = workloads,
+            Providers = [],
+        };
     }
 
     private static string Exact(decimal dollars) => dollars.ToString("F9", CultureInfo.InvariantCulture);

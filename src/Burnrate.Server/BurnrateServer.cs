@@ -1,3 +1,4 @@
+using Burnrate.Configuration;
 using Burnrate.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -10,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace Burnrate.Server;
 
 /// <summary>
-/// Builds the Burnrate HTTP server: Kestrel on a loopback address, the REST API, the receivers (remote write, OTLP,
+/// Builds the Burnrate HTTP server: Kestrel on a loopback address (any address once API keys exist; HTTPS with a certificate), the API key check, the REST API, the receivers (remote write, OTLP,
 /// events), <c>/metrics</c>, <c>/healthz</c> and the OpenAPI document. Every error is RFC 7807 problem details.
 /// </summary>
 public static class BurnrateServer
@@ -19,11 +20,11 @@ public static class BurnrateServer
     /// A configured, not yet started, web application. Start it with <c>StartAsync</c> or <c>RunAsync</c>; after
     /// start, <c>Urls</c> holds the bound address (useful with port 0).
     /// </summary>
-    /// <exception cref="ArgumentException">The listen address is malformed or not loopback.</exception>
+    /// <exception cref="ArgumentException">The listen address is malformed, or not loopback while no API keys are configured.</exception>
     public static WebApplication Build(BurnrateServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!ListenAddress.TryParse(options.Listen, out var endpoint, out var error))
+        if (!ListenAddress.TryParse(options.Listen, allowNonLoopback: options.ApiKeys.Count > 0, out var endpoint, out var error))
             throw new ArgumentException(error, nameof(options));
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -32,7 +33,12 @@ public static class BurnrateServer
             Args = [],
         });
         builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endpoint));
+        var certificate = options.Certificate;
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endpoint, listen =>
+        {
+            if (certificate is not null)
+                listen.UseHttps(certificate);
+        }));
         builder.Services.AddSingleton<ICostStore>(options.Store);
         builder.Services.AddSingleton(options.Time);
         builder.Services.AddProblemDetails();
@@ -42,6 +48,9 @@ public static class BurnrateServer
         app.UseExceptionHandler();
         // Errors answered with an empty body (a 404 outside /api, a 405, a 400 from binding) become problem details too.
         app.UseStatusCodePages();
+        // Routing first, so the key check knows the endpoint and the scope it needs (docs/security.md).
+        app.UseRouting();
+        app.UseApiKeys(options.ApiKeys);
         app.MapHealth();
         app.MapCostApi();
         app.MapBurnApi();
@@ -87,14 +96,14 @@ public static class BurnrateServer
             }
             return Results.Problem(detail: $"no API endpoint at {path} (the API is described at /openapi/v1.json)",
                 statusCode: StatusCodes.Status404NotFound, title: "Not found");
-        }).ExcludeFromDescription();
+        }).ExcludeFromDescription().RequireScope(ApiScopes.None); // says only what the open OpenAPI document says
         return app;
     }
 
     /// <summary>Maps <c>GET /healthz</c>, answering <c>ok</c> while the process serves requests.</summary>
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", () => Results.Text("ok\n", "text/plain"));
+        app.MapGet("/healthz", () => Results.Text("ok\n", "text/plain")).RequireScope(ApiScopes.None);
         return app;
     }
 }

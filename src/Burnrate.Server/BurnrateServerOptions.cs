@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+using Burnrate.Configuration;
 using Burnrate.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -12,9 +14,15 @@ public sealed class BurnrateServerOptions
 
     /// <summary>
     /// <c>HOST:PORT</c> to listen on (<c>127.0.0.1:9840</c>, <c>[::1]:9840</c>, <c>localhost:0</c>). Only loopback
-    /// addresses are accepted until API keys exist.
+    /// addresses are accepted unless <see cref="ApiKeys"/> has keys: without keys anyone who reaches the port would see everything.
     /// </summary>
     public string Listen { get; init; } = DefaultListen;
+
+    /// <summary>The API keys (config <c>auth.keys</c>); empty: no key is asked for, and only loopback addresses are served.</summary>
+    public IReadOnlyList<ApiKey> ApiKeys { get; init; } = [];
+
+    /// <summary>The certificate (with its private key) to serve HTTPS with (config <c>tls</c>); null serves plain HTTP.</summary>
+    public X509Certificate2? Certificate { get; init; }
 
     /// <summary>The ledger the API reads. The server does not dispose it: its owner does.</summary>
     public required ICostStore Store { get; init; }

@@ -1,3 +1,4 @@
+using Burnrate.Configuration;
 using Burnrate.Reporting;
 using Burnrate.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -23,7 +24,7 @@ public static class CostEndpoints
     /// <summary>Maps the cost API. Needs an <see cref="ICostStore"/> in DI; uses a <see cref="TimeProvider"/> when there is one.</summary>
     public static IEndpointRouteBuilder MapCostApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/costs", GetCostsAsync);
+        app.MapGet("/api/v1/costs", GetCostsAsync).RequireScope(ApiScopes.Read);
         return app;
     }
 
@@ -33,6 +34,15 @@ public static class CostEndpoints
         if (!TryParseQuery(context.Request.Query, time.GetUtcNow(), out var query, out var error))
             return Results.Problem(detail: error, statusCode: StatusCodes.Status400BadRequest, title: "Invalid cost query");
 
+        // A team-scoped key reads its team's costs only: its team becomes a filter; a filter naming another team is refused.
+        var principal = BurnratePrincipal.Of(context);
+        if (principal.Team is { } team)
+        {
+            if (query.Filters.TryGetValue(CostDimension.Team, out var asked) && principal.RefuseOtherTeams(asked) is { } refused)
+                return refused;
+            var filters = new Dictionary<CostDimension, IReadOnlyList<string>>(query.Filters) { [CostDimension.Team] = [team] };
+            query = query with { Filters = filters };
+        }
         var store = context.RequestServices.GetRequiredService<ICostStore>();
         var report = await CostReport.RunAsync(store, query, cancellationToken).ConfigureAwait(false);
         return Results.Text(CostReportFormats.ToApiJson(report), "application/json; charset=utf-8");

@@ -23,13 +23,24 @@ public static class CostMetrics
         "burnrate_cost_series_folded_label_sets",
     ];
 
-    /// <summary>The cost families at <paramref name="now"/>; empty when the server does not rate.</summary>
-    public static string Render(CostPipeline? pipeline, DateTimeOffset now)
+    /// <summary>
+    /// The cost families at <paramref name="now"/>; empty when the server does not rate. With <paramref name="team"/> (a
+    /// team-scoped key), only the series whose <c>team</c> label is that team, and none when the series carry no
+    /// <c>team</c> label; the fleet-wide count of folded label sets is left out.
+    /// </summary>
+    public static string Render(CostPipeline? pipeline, DateTimeOffset now, string? team = null)
     {
         if (pipeline is null)
             return "";
         var snapshot = pipeline.Series(now);
         var names = snapshot.Labels.Select(d => d.ToName()).ToArray();
+        var series = snapshot.Series;
+        if (team is not null)
+        {
+            var at = IndexOf(snapshot.Labels, CostDimension.Team);
+            series = at < 0 ? [] : [.. series.Where(s => string.Equals(s.LabelValues[at], team, StringComparison.Ordinal))];
+            snapshot = snapshot with { Series = series };
+        }
         var labels = snapshot.Series.Select(s => LabelText(names, s.LabelValues)).ToArray();
         var page = new StringBuilder();
 
@@ -45,9 +56,21 @@ public static class CostMetrics
         Family(page, "burnrate_idle_cost_dollars_total", "counter", "Dollars rated for capacity no workload used, since this server started.");
         for (var i = 0; i < labels.Length; i++)
             Line(page, "burnrate_idle_cost_dollars_total", labels[i], snapshot.Series[i].IdleTotal.Dollars);
+        if (team is not null)
+            return page.ToString();
         Family(page, "burnrate_cost_series_folded_label_sets", "gauge", "Distinct label sets over metrics.max_series, counted into the __other__ series.");
         page.Append("burnrate_cost_series_folded_label_sets ").Append(snapshot.FoldedLabelSets.ToString(CultureInfo.InvariantCulture)).Append('\n');
         return page.ToString();
+    }
+
+    private static int IndexOf(IReadOnlyList<CostDimension> labels, CostDimension dimension)
+    {
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (labels[i] == dimension)
+                return i;
+        }
+        return -1;
     }
 
     private static string? LabelText(string[] names, IReadOnlyList<string> values)

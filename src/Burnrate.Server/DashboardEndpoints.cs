@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using Burnrate.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -26,7 +27,8 @@ public static class DashboardEndpoints
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder app)
     {
         // The dashboard is not part of the REST API: its routes stay out of the OpenAPI document.
-        app.MapGet("/", (HttpContext context) => Serve(context, Files.Value.Index, immutable: false)).ExcludeFromDescription();
+        // The page and its scripts are open: they hold no data, and the page asks for a key when the API answers 401.
+        app.MapGet("/", (HttpContext context) => Serve(context, Files.Value.Index, immutable: false)).ExcludeFromDescription().RequireScope(ApiScopes.None);
         app.MapGet("/ui/{file}", (HttpContext context, string file) =>
         {
             if (!Files.Value.Assets.TryGetValue(file, out var asset))
@@ -34,7 +36,7 @@ public static class DashboardEndpoints
             // Versioned URLs (?v=<content hash>, as index.html writes them) never change content: cache them for a year.
             var immutable = context.Request.Query["v"].ToString() == asset.Version;
             return Serve(context, asset, immutable);
-        }).ExcludeFromDescription();
+        }).ExcludeFromDescription().RequireScope(ApiScopes.None);
         return app;
     }
 

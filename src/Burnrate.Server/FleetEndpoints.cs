@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Microsoft.AspNetCore.Builder;
@@ -19,7 +20,7 @@ public static class FleetEndpoints
     /// <summary>Maps <c>GET /api/v1/fleet</c>.</summary>
     public static IEndpointRouteBuilder MapFleetApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/fleet", GetFleet);
+        app.MapGet("/api/v1/fleet", GetFleet).RequireScope(ApiScopes.Read);
         return app;
     }
 
@@ -32,12 +33,21 @@ public static class FleetEndpoints
             return Results.Problem(detail: "this server does not rate live input (no rating pipeline is running)", statusCode: StatusCodes.Status503ServiceUnavailable, title: "No live rating");
         var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var snapshot = pipeline.Snapshot(time.GetUtcNow());
+        var principal = BurnratePrincipal.Of(context);
         var groups = Tally(snapshot);
+        var nodes = snapshot.Nodes.Count;
+        if (principal.Team is { } team)
+        {
+            // A team-scoped key sees the GPUs its team holds or, idle, owns; and the nodes with at least one of them.
+            groups = groups.Where(g => string.Equals(g.Key.Team, team, StringComparison.Ordinal)).ToDictionary();
+            var teams = TeamsOf(snapshot);
+            nodes = snapshot.Nodes.Count(n => n.Gpus.Any(g => string.Equals(TeamOf(teams, n, g), team, StringComparison.Ordinal)));
+        }
         return ApiJson.Document(json =>
         {
             json.WriteStartObject();
             json.WriteString("at", ApiJson.Time(snapshot.At));
-            json.WriteNumber("nodes", snapshot.Nodes.Count);
+            json.WriteNumber("nodes", nodes);
             WriteCounts(json, Sum(groups.Values));
             json.WriteStartArray("groups");
             foreach (var ((cloud, gpu, capacity, team), count) in groups.OrderBy(g => g.Key.Cloud, StringComparer.Ordinal).ThenBy(g => g.Key.GpuType, StringComparer.Ordinal)
@@ -63,7 +73,7 @@ public static class FleetEndpoints
     /// <summary>GPU counts and rates per (cloud, GPU type, capacity type, team), from one consistent snapshot.</summary>
     internal static Dictionary<FleetKey, FleetCount> Tally(LiveSnapshot snapshot)
     {
-        var teams = snapshot.Workloads.ToDictionary(w => w.Info.Id, w => w.Info.Team, StringComparer.Ordinal);
+        var teams = TeamsOf(snapshot);
         var groups = new Dictionary<FleetKey, FleetCount>();
         var nodeIds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in snapshot.Nodes)
@@ -71,11 +81,8 @@ public static class FleetEndpoints
             nodeIds.Add(node.Spec.Id);
             foreach (var gpu in node.Gpus)
             {
-                var holder = gpu.Holders
-                    .OrderByDescending(h => (decimal)h.Share.Numerator / h.Share.Denominator)
-                    .ThenBy(h => h.WorkloadId, StringComparer.Ordinal)
-                    .FirstOrDefault();
-                var team = holder is null ? node.OwnerTeam : teams.GetValueOrDefault(holder.WorkloadId, "");
+                var holder = Holder(gpu);
+                var team = TeamOf(teams, node, gpu);
                 var key = new FleetKey(node.Spec.Provider, node.Spec.GpuModel, node.Capacity.ToName(), team);
                 var count = groups.GetValueOrDefault(key);
                 groups[key] = count with { Gpus = count.Gpus + 1, Allocated = count.Allocated + (holder is null ? 0 : 1) };
@@ -97,6 +104,19 @@ public static class FleetEndpoints
         }
         return groups;
     }
+
+    /// <summary>The workload holding the largest share of the GPU (ties: the first id), or null when idle.</summary>
+    private static GpuHolder? Holder(GpuSnapshot gpu) => gpu.Holders
+        .OrderByDescending(h => (decimal)h.Share.Numerator / h.Share.Denominator)
+        .ThenBy(h => h.WorkloadId, StringComparer.Ordinal)
+        .FirstOrDefault();
+
+    /// <summary>The team a GPU counts for: its main holder's, or, idle, the team its node's labels name.</summary>
+    private static string TeamOf(Dictionary<string, string> teams, NodeSnapshot node, GpuSnapshot gpu) =>
+        Holder(gpu) is { } holder ? teams.GetValueOrDefault(holder.WorkloadId, "") : node.OwnerTeam;
+
+    private static Dictionary<string, string> TeamsOf(LiveSnapshot snapshot) =>
+        snapshot.Workloads.ToDictionary(w => w.Info.Id, w => w.Info.Team, StringComparer.Ordinal);
 
     private static FleetCount Sum(IEnumerable<FleetCount> counts)
     {

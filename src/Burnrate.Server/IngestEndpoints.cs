@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Compression;
+using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Protocols.Events;
 using Burnrate.Protocols.Otlp;
@@ -41,9 +42,9 @@ public static class IngestEndpoints
     /// <summary>Maps the three receivers.</summary>
     public static IEndpointRouteBuilder MapIngestApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/v1/write", PostRemoteWriteAsync);
-        app.MapPost("/v1/metrics", PostOtlpAsync);
-        app.MapPost("/api/v1/events", PostEventsAsync);
+        app.MapPost("/api/v1/write", PostRemoteWriteAsync).RequireScope(ApiScopes.Ingest);
+        app.MapPost("/v1/metrics", PostOtlpAsync).RequireScope(ApiScopes.Ingest);
+        app.MapPost("/api/v1/events", PostEventsAsync).RequireScope(ApiScopes.Ingest);
         return app;
     }
 

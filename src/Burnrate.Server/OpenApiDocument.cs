@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Burnrate.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -32,7 +33,7 @@ public static class OpenApiDocument
     /// <summary>Maps <c>GET /openapi/v1.json</c>.</summary>
     public static IEndpointRouteBuilder MapOpenApiDocument(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Path, () => Results.Text(Text, "application/json; charset=utf-8"));
+        app.MapGet(Path, () => Results.Text(Text, "application/json; charset=utf-8")).RequireScope(ApiScopes.None); // describes the API, holds no data
         return app;
     }
 
@@ -49,9 +50,46 @@ public static class OpenApiDocument
                 + "Times are RFC 3339 UTC. Every error is RFC 7807 problem details (application/problem+json). See docs/api.md.",
         },
         ["servers"] = new JsonArray(new JsonObject { ["url"] = "http://127.0.0.1:9840" }),
-        ["paths"] = Paths(),
-        ["components"] = new JsonObject { ["schemas"] = Schemas() },
+        ["paths"] = Secured(Paths()),
+        ["components"] = new JsonObject
+        {
+            ["schemas"] = Schemas(),
+            ["securitySchemes"] = new JsonObject
+            {
+                ["bearer"] = new JsonObject
+                {
+                    ["type"] = "http",
+                    ["scheme"] = "bearer",
+                    ["description"] = "An API key from the config's auth.keys, as Authorization: Bearer KEY (or X-Api-Key: KEY). Needed only when the server has keys; "
+                        + "scopes ingest, read, admin; a team-scoped read key sees its team only. See docs/security.md.",
+                },
+            },
+        },
     };
+
+    /// <summary>The paths anyone may call, with or without a key.</summary>
+    private static readonly HashSet<string> s_open = new(StringComparer.Ordinal) { "/healthz", Path };
+
+    /// <summary>Every operation but the open ones needs a key (when the server has keys): 401 without one, 403 outside its scope.</summary>
+    private static JsonObject Secured(JsonObject paths)
+    {
+        foreach (var (path, item) in paths)
+        {
+            if (s_open.Contains(path))
+                continue;
+            foreach (var (_, operation) in item!.AsObject())
+            {
+                operation!["security"] = new JsonArray(new JsonObject { ["bearer"] = new JsonArray() });
+                var responses = operation["responses"]!.AsObject();
+                var fallback = responses["default"]!.DeepClone();
+                responses.Remove("default");
+                responses["401"] = Content("No API key, or one the server does not know (WWW-Authenticate: Bearer)", (ProblemJson, Ref("Problem")));
+                responses["403"] = Content("The key lacks the scope (ingest, read or admin) this operation needs, or a team-scoped key asks for another team", (ProblemJson, Ref("Problem")));
+                responses["default"] = fallback;
+            }
+        }
+        return paths;
+    }
 
     private static JsonObject Paths() => new()
     {
@@ -137,9 +175,9 @@ public static class OpenApiDocument
             "fleet"),
         ["/api/v1/alerts"] = Get("Alerts pending or firing now", "See docs/alerts.md.", [],
             Responses(Ok(Ref("Alerts"))), "alerts"),
-        ["/api/v1/alerts/delivery"] = Get("Alert delivery per notification target", "See docs/alerts.md#delivery.", [],
+        ["/api/v1/alerts/delivery"] = Get("Alert delivery per notification target", "See docs/alerts.md#delivery. Needs the admin scope.", [],
             Responses(Ok(Ref("AlertDelivery"))), "alerts"),
-        ["/metrics"] = Get("Prometheus exposition", "Burnrate's own health in the Prometheus text format 0.0.4 (docs/ingest.md#self-metrics).", [],
+        ["/metrics"] = Get("Prometheus exposition", "Burnrate's own health and cost series in the Prometheus text format 0.0.4 (docs/ingest.md#self-metrics, docs/metrics.md). A team-scoped key gets its team's cost series only.", [],
             Responses(("200", Content("The exposition page", ("text/plain", String())))), "operations"),
         ["/healthz"] = Get("Liveness", "ok while the process serves requests.", [],
             Responses(("200", Content("ok", ("text/plain", String())))), "operations"),

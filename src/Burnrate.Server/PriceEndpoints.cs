@@ -1,3 +1,4 @@
+using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Microsoft.AspNetCore.Builder;
@@ -19,7 +20,7 @@ public static class PriceEndpoints
     /// <summary>Maps <c>GET /api/v1/prices</c>.</summary>
     public static IEndpointRouteBuilder MapPriceApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/prices", GetPrices);
+        app.MapGet("/api/v1/prices", GetPrices).RequireScope(ApiScopes.Read);
         return app;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Burnrate.Alerting.Delivery;
+using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Rating;
 using Burnrate.Telemetry.Mapping;
@@ -27,8 +28,12 @@ public static class SelfMetricsEndpoints
             var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
             var alerts = context.RequestServices.GetService<AlertDispatcher>();
             var now = time.GetUtcNow();
-            return Results.Text(Render(ingest, now) + RenderDelivery(alerts) + CostMetrics.Render(context.RequestServices.GetService<CostPipeline>(), now), "text/plain; version=0.0.4; charset=utf-8");
-        });
+            var pipeline = context.RequestServices.GetService<CostPipeline>();
+            // A team-scoped key gets its team's cost series only: Burnrate's own health is the whole fleet's business.
+            if (BurnratePrincipal.Of(context).Team is { } team)
+                return Results.Text(CostMetrics.Render(pipeline, now, team), "text/plain; version=0.0.4; charset=utf-8");
+            return Results.Text(Render(ingest, now) + RenderDelivery(alerts) + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
+        }).RequireScope(ApiScopes.Read);
         app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
         {
             var alerts = context.RequestServices.GetService<AlertDispatcher>();
@@ -50,7 +55,8 @@ public static class SelfMetricsEndpoints
                 }),
                 actions_dropped = alerts?.ActionsDropped ?? 0,
             });
-        });
+        }).RequireScope(ApiScopes.Admin); // target names and errors are operators' business
+
         return app;
     }
 

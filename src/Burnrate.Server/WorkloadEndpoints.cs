@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Burnrate.Alerting;
+using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Rating;
 using Burnrate.Reporting;
@@ -36,8 +37,8 @@ public static class WorkloadEndpoints
     /// <summary>Maps the list and the detail.</summary>
     public static IEndpointRouteBuilder MapWorkloadApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/workloads", ListAsync);
-        app.MapGet("/api/v1/workloads/{**id}", DetailAsync);
+        app.MapGet("/api/v1/workloads", ListAsync).RequireScope(ApiScopes.Read);
+        app.MapGet("/api/v1/workloads/{**id}", DetailAsync).RequireScope(ApiScopes.Read);
         return app;
     }
 
@@ -64,6 +65,10 @@ public static class WorkloadEndpoints
         if (state is not (null or "running" or "ended"))
             return ApiJson.BadRequest(ListTitle, $"state: '{state}' is not one of running, ended");
 
+        var principal = BurnratePrincipal.Of(context);
+        if (principal.RefuseOtherTeams(query["team"].OfType<string>()) is { } refused)
+            return refused;
+
         var store = context.RequestServices.GetRequiredService<ICostStore>();
         var view = await WorkloadView.LoadAsync(context, store, now, cancellationToken).ConfigureAwait(false);
         var span = await store.GetLedgerSpanAsync(cancellationToken).ConfigureAwait(false);
@@ -88,6 +93,7 @@ public static class WorkloadEndpoints
         var project = query["project"].LastOrDefault();
         var user = query["user"].LastOrDefault();
         var selected = view.Records.Values
+            .Where(r => principal.Sees(r.Workload.Team))
             .Where(r => team is null || r.Workload.Team.Equals(team, StringComparison.OrdinalIgnoreCase))
             .Where(r => project is null || r.Workload.Project.Equals(project, StringComparison.OrdinalIgnoreCase))
             .Where(r => user is null || r.Workload.User.Equals(user, StringComparison.OrdinalIgnoreCase))
@@ -137,7 +143,8 @@ public static class WorkloadEndpoints
 
         var store = context.RequestServices.GetRequiredService<ICostStore>();
         var view = await WorkloadView.LoadAsync(context, store, now, cancellationToken).ConfigureAwait(false);
-        if (id.Length == 0 || !view.Records.TryGetValue(id, out var record))
+        // Another team's workload is unknown to a team-scoped key: 404 as for a missing id, so ids do not leak.
+        if (id.Length == 0 || !view.Records.TryGetValue(id, out var record) || !BurnratePrincipal.Of(context).Sees(record.Workload.Team))
         {
             return Results.Problem(detail: $"no workload '{id}' is known (GET /api/v1/workloads lists them)",
                 statusCode: StatusCodes.Status404NotFound, title: "Unknown workload");

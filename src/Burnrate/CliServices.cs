@@ -34,6 +34,12 @@ public sealed class CliServices
     /// <summary>The clock relative times are resolved against.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>Reads an environment variable (API keys for <c>--server</c>); null when unset.</summary>
+    public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
+
+    /// <summary>Where input is read from (<c>burnrate keys hash</c> reads the secret).</summary>
+    public TextReader In { get; init; } = Console.In;
+
     /// <summary>Where results and help go.</summary>
     public TextWriter Out { get; init; } = Console.Out;
 

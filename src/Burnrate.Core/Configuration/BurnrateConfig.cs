@@ -45,6 +45,10 @@ public sealed class BurnrateConfig
     public DeliverySection Delivery { get; set; } = new();
     /// <summary>How rule actions run: the command allowlist and dry-run (docs/alerts.md, "Actions").</summary>
     public ActionsSection Actions { get; set; } = new();
+    /// <summary>API keys (docs/security.md); without keys the server serves loopback only and asks for none.</summary>
+    public AuthSection Auth { get; set; } = new();
+    /// <summary>HTTPS through Kestrel: a PEM certificate and key; null serves plain HTTP.</summary>
+    public TlsSection? Tls { get; set; }
 
     /// <summary>Where the file came from, for messages.</summary>
     [YamlIgnore]
@@ -225,6 +229,26 @@ public sealed class BurnrateConfig
         };
     }
 
+    /// <summary>
+    /// The API keys the file describes; secrets named by <c>env</c> are read from the environment now, so a missing
+    /// variable is an error naming the key.
+    /// </summary>
+    public IReadOnlyList<ApiKey> ToApiKeys(Func<string, string?>? environment = null) => ApiKeys.From(Auth, environment);
+
+    /// <summary>The certificate and key files of <c>tls</c>, or null for plain HTTP; both must be given and exist.</summary>
+    public (string Certificate, string Key)? ToTlsFiles()
+    {
+        if (Tls is null)
+            return null;
+        if (string.IsNullOrWhiteSpace(Tls.Certificate) || string.IsNullOrWhiteSpace(Tls.Key))
+            throw new ArgumentException("tls needs both certificate (a PEM file) and key (its PEM private key)");
+        if (!File.Exists(Tls.Certificate))
+            throw new ArgumentException($"tls.certificate: '{Tls.Certificate}' does not exist");
+        if (!File.Exists(Tls.Key))
+            throw new ArgumentException($"tls.key: '{Tls.Key}' does not exist");
+        return (Tls.Certificate, Tls.Key);
+    }
+
     /// <summary>The rating options the file describes.</summary>
     public RatingOptions ToRatingOptions() => new()
     {
@@ -361,6 +385,9 @@ public sealed class BurnrateConfig
             _ = config.ToScrapeTargets();
             _ = config.ToDeliveryOptions();
             _ = config.ToActionOptions();
+            // Checked without reading the environment: verbs other than serve do not need the secrets.
+            _ = config.ToApiKeys(_ => "set");
+            _ = config.ToTlsFiles();
             var actions = config.ToActionOptions();
             var rules = config.ToAlertRules();
             for (var i = 0; i < rules.Count; i++)

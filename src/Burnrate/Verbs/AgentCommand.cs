@@ -66,9 +66,10 @@ internal static partial class AgentCommand
             Description = "Read and push one round, then exit 0 (for cron and tests); exit 1 when the server rejected it or could not be reached within --interval",
         };
 
+        var apiKeyEnv = ApiKeyOption.Create();
         var command = new Command("agent", "Node agent for hosts without DCGM: every --interval, read nvidia-smi and push the GPUs (as DCGM exporter series) and the node (burnrate_node_info: provider, region, instance type, capacity, labels; so the server prices it) to a Burnrate server by Prometheus remote write 1.0; runs until Ctrl+C")
         {
-            server, interval, node, provider, region, zone, instanceType, capacity, labels, nvidiaSmi, once,
+            server, apiKeyEnv, interval, node, provider, region, zone, instanceType, capacity, labels, nvidiaSmi, once,
         };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
@@ -93,6 +94,9 @@ internal static partial class AgentCommand
                 await services.Error.WriteLineAsync("warning: no --instance-type: the server will know this node and its GPUs but cannot price them").ConfigureAwait(false);
 
             using var http = services.CreateHttpClient();
+            // An ingest key, when the server has keys (docs/security.md); every push carries it.
+            if (ApiKeyOption.Read(services, parse.GetValue(apiKeyEnv)!) is { } apiKey)
+                http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
             var agent = new NodeAgent(
                 new NodeAgentOptions
                 {

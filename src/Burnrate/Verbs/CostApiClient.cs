@@ -23,12 +23,13 @@ internal static class CostApiClient
         return new Uri(root, text.ToString());
     }
 
-    public static async Task<CostReport> GetAsync(CliServices services, Uri server, CostQuery query, CancellationToken cancellationToken)
+    public static async Task<CostReport> GetAsync(CliServices services, Uri server, string? apiKey, CostQuery query, CancellationToken cancellationToken)
     {
         var uri = BuildUri(server, query);
         using var client = services.CreateHttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        ApiKeyOption.Apply(request, apiKey);
         HttpResponseMessage response;
         try
         {
@@ -42,7 +43,7 @@ internal static class CostApiClient
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
-                throw new InvalidOperationException($"the server answered {(int)response.StatusCode} {response.ReasonPhrase}: {ProblemDetail(body)}");
+                throw new InvalidOperationException($"the server answered {(int)response.StatusCode} {response.ReasonPhrase}: {ProblemDetail(body)}{ApiKeyOption.Hint(response.StatusCode, apiKey)}");
             return CostReportFormats.ReadApiJson(body);
         }
     }

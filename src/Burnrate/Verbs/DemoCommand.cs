@@ -9,6 +9,7 @@ using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Simulation;
 using Burnrate.Telemetry.Mapping;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -44,7 +45,7 @@ internal static class DemoCommand
         };
         var listen = new Option<string>("--listen")
         {
-            Description = "Address of the API while the demo runs (loopback only; port 0 picks a free one)",
+            Description = "Address of the API while the demo runs (port 0 picks a free one); other than loopback only when the config has auth.keys (docs/security.md)",
             HelpName = "ADDR",
             DefaultValueFactory = _ => "127.0.0.1:9840",
         };
@@ -147,13 +148,26 @@ internal static class DemoCommand
         using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
         var replay = new FleetReplay(simulator, ingest, clock);
 
-        await using var server = BurnrateServer.Build(new BurnrateServerOptions
+        var (keys, certificate) = ServeCommand.LoadSecurity(config, services.GetEnvironmentVariable);
+        using var ownedCertificate = certificate;
+        WebApplication server;
+        try
         {
-            Listen = listen,
-            Store = store,
-            Time = clock,
-            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher),
-        });
+            server = BurnrateServer.Build(new BurnrateServerOptions
+            {
+                Listen = listen,
+                ApiKeys = keys,
+                Certificate = certificate,
+                Store = store,
+                Time = clock,
+                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException("--listen: " + e.Message);
+        }
+        await using var disposing = server;
         try
         {
             await server.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -56,9 +56,10 @@ internal static class ReportCommand
             HelpName = "URL",
         };
 
+        var apiKeyEnv = ApiKeyOption.Create();
         var command = new Command("report", "Cost by team, project, user, workload, cloud, gpu, ... over a time range")
         {
-            by, from, to, format, filter, step, server,
+            by, from, to, format, filter, step, server, apiKeyEnv,
         };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
@@ -75,7 +76,7 @@ internal static class ReportCommand
                 throw new CliUsageException($"--from ({TimeExpression.Format(query.From)}) must be before --to ({TimeExpression.Format(query.To)})");
 
             var report = parse.GetValue(server) is { } serverText
-                ? await CostApiClient.GetAsync(services, ParseServer(serverText), query, cancellationToken).ConfigureAwait(false)
+                ? await CostApiClient.GetAsync(services, ParseServer(serverText), ApiKeyOption.Read(services, parse.GetValue(apiKeyEnv)!), query, cancellationToken).ConfigureAwait(false)
                 : await QueryLedgerAsync(services, BurnrateCli.GetLedgerLocation(parse), query, cancellationToken).ConfigureAwait(false);
 
             switch (parse.GetValue(format))

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Burnrate.Alerting;
 using Burnrate.Alerting.Delivery;
 using Burnrate.Configuration;
@@ -30,7 +32,7 @@ internal static partial class ServeCommand
     {
         var listen = new Option<string>("--listen")
         {
-            Description = "Address to listen on; loopback only until API keys are configured (port 0 picks a free one)",
+            Description = "Address to listen on (port 0 picks a free one); other than loopback (0.0.0.0, [::]) only when the config has auth.keys (docs/security.md)",
             HelpName = "ADDR",
             DefaultValueFactory = _ => "127.0.0.1:9840",
         };
@@ -59,7 +61,9 @@ internal static partial class ServeCommand
             if (replayed > 0)
                 await services.Out.WriteLineAsync($"replayed {replayed} inputs from the write-ahead log; rated through {pipeline.RatedThrough:yyyy-MM-dd HH:mm} UTC").ConfigureAwait(false);
 
-            await using var app = Build(parse.GetValue(listen)!, store, services.Time, pipeline, ingest, alerts, dispatcher);
+            var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
+            using var ownedCertificate = certificate;
+            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -83,7 +87,8 @@ internal static partial class ServeCommand
             // one-second tick (for a rule's `for` to run out while nothing new arrives).
             ingest.LiveAlertClock = services.Time;
             var liveAlerts = pipeline.Alerts is null ? Task.CompletedTask : LiveAlertLoopAsync(pipeline, services.Time, logger, cancellationToken);
-            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets); Ctrl+C stops").ConfigureAwait(false);
+            var access = keys.Count == 0 ? "no API keys: loopback only" : $"{keys.Count} API keys";
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets; {access}); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
             await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
@@ -170,13 +175,37 @@ internal static partial class ServeCommand
         }
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher)
+    /// <summary>
+    /// The API keys (secrets named by <c>env</c> read now) and the HTTPS certificate of <paramref name="config"/>; a usage
+    /// error naming the config key when either is wrong. The caller disposes the certificate.
+    /// </summary>
+    internal static (IReadOnlyList<ApiKey> Keys, X509Certificate2? Certificate) LoadSecurity(BurnrateConfig config, Func<string, string?> environment)
+    {
+        try
+        {
+            var keys = config.ToApiKeys(environment);
+            var files = config.ToTlsFiles();
+            return (keys, files is { } f ? X509Certificate2.CreateFromPemFile(f.Certificate, f.Key) : null);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException($"{config.Path ?? "config"}: {e.Message}");
+        }
+        catch (CryptographicException e)
+        {
+            throw new CliUsageException($"{config.Path ?? "config"}: tls: cannot load the certificate and key: {e.Message}");
+        }
+    }
+
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher)
     {
         try
         {
             return BurnrateServer.Build(new BurnrateServerOptions
             {
                 Listen = listen,
+                ApiKeys = keys,
+                Certificate = certificate,
                 Store = store,
                 Time = time,
                 ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher),

@@ -60,13 +60,15 @@ internal static class TopCommand
         };
         format.AcceptOnlyFromAmong("table", "json");
 
+        var apiKeyEnv = ApiKeyOption.Create();
         var command = new Command("top", "Live terminal view of burn rates ($/h) by workload, from a running server")
         {
-            server, interval, sort, limit, once, format,
+            server, apiKeyEnv, interval, sort, limit, once, format,
         };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
             var serverUri = ReportCommand.ParseServer(parse.GetValue(server)!);
+            var apiKey = ApiKeyOption.Read(services, parse.GetValue(apiKeyEnv)!);
             var intervalText = parse.GetValue(interval)!;
             if (!TryParseInterval(intervalText, out var every))
                 throw new CliUsageException($"--interval: '{intervalText}' is not a positive duration (examples: 500ms, 2s, 1m)");
@@ -80,7 +82,7 @@ internal static class TopCommand
 
             if (parse.GetValue(once))
             {
-                var snapshot = await FetchAsync(services, serverUri, cancellationToken).ConfigureAwait(false);
+                var snapshot = await FetchAsync(services, serverUri, apiKey, cancellationToken).ConfigureAwait(false);
                 if (json)
                     await services.Out.WriteAsync(view.ToJson(snapshot)).ConfigureAwait(false);
                 else
@@ -90,8 +92,8 @@ internal static class TopCommand
             }
             var interactive = ReferenceEquals(services.Out, Console.Out) && !Console.IsOutputRedirected && !Console.IsInputRedirected;
             return interactive
-                ? await RunLiveAsync(services, serverUri, every, view, cancellationToken).ConfigureAwait(false)
-                : await RunPlainAsync(services, serverUri, every, view, cancellationToken).ConfigureAwait(false);
+                ? await RunLiveAsync(services, serverUri, apiKey, every, view, cancellationToken).ConfigureAwait(false)
+                : await RunPlainAsync(services, serverUri, apiKey, every, view, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -100,10 +102,10 @@ internal static class TopCommand
         Durations.TryParse(text, out interval) && interval > TimeSpan.Zero;
 
     /// <summary>On a terminal: redraws in place every interval; keys switch the sort (r, t, n, m) or quit (q).</summary>
-    private static async Task<int> RunLiveAsync(CliServices services, Uri server, TimeSpan every, TopView view, CancellationToken cancellationToken)
+    private static async Task<int> RunLiveAsync(CliServices services, Uri server, string? apiKey, TimeSpan every, TopView view, CancellationToken cancellationToken)
     {
         var console = Terminal.Create(services.Out);
-        var snapshot = await FetchAsync(services, server, cancellationToken).ConfigureAwait(false); // unreachable at start: the error, exit 1
+        var snapshot = await FetchAsync(services, server, apiKey, cancellationToken).ConfigureAwait(false); // unreachable at start: the error, exit 1
         string? problem = null;
         var quit = false;
         await console.Live(view.Render(snapshot, server, null)).StartAsync(async live =>
@@ -127,7 +129,7 @@ internal static class TopCommand
                     break;
                 try
                 {
-                    snapshot = await FetchAsync(services, server, cancellationToken).ConfigureAwait(false);
+                    snapshot = await FetchAsync(services, server, apiKey, cancellationToken).ConfigureAwait(false);
                     problem = null;
                 }
                 catch (InvalidOperationException e)
@@ -141,12 +143,12 @@ internal static class TopCommand
     }
 
     /// <summary>A pipe or log: a snapshot per interval, until interrupted or the server goes away.</summary>
-    private static async Task<int> RunPlainAsync(CliServices services, Uri server, TimeSpan every, TopView view, CancellationToken cancellationToken)
+    private static async Task<int> RunPlainAsync(CliServices services, Uri server, string? apiKey, TimeSpan every, TopView view, CancellationToken cancellationToken)
     {
         var console = Terminal.Create(services.Out);
         while (true)
         {
-            var snapshot = await FetchAsync(services, server, cancellationToken).ConfigureAwait(false);
+            var snapshot = await FetchAsync(services, server, apiKey, cancellationToken).ConfigureAwait(false);
             console.Write(view.Render(snapshot, server, null));
             await services.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
             await Task.Delay(every, services.Time, cancellationToken).ConfigureAwait(false);
@@ -154,13 +156,14 @@ internal static class TopCommand
     }
 
     /// <summary>Asks <c>GET /api/v1/burn</c>; a server that cannot be reached or answers an error is an <see cref="InvalidOperationException"/> naming the URL.</summary>
-    internal static async Task<BurnSnapshot> FetchAsync(CliServices services, Uri server, CancellationToken cancellationToken)
+    internal static async Task<BurnSnapshot> FetchAsync(CliServices services, Uri server, string? apiKey, CancellationToken cancellationToken)
     {
         var root = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
         var uri = new Uri(root, "api/v1/burn");
         using var client = services.CreateHttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        ApiKeyOption.Apply(request, apiKey);
         HttpResponseMessage response;
         try
         {
@@ -178,7 +181,7 @@ internal static class TopCommand
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
-                throw new InvalidOperationException($"the server at {server} answered {(int)response.StatusCode} {response.ReasonPhrase} to GET /api/v1/burn: {Detail(body)}");
+                throw new InvalidOperationException($"the server at {server} answered {(int)response.StatusCode} {response.ReasonPhrase} to GET /api/v1/burn: {Detail(body)}{ApiKeyOption.Hint(response.StatusCode, apiKey)}");
             try
             {
                 return BurnSnapshot.Parse(body);

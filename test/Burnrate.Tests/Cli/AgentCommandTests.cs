@@ -18,6 +18,7 @@ public sealed partial class AgentCommandTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("burnrate-agent-").FullName;
     private readonly FakeTimeProvider _time = new(s_start);
     private readonly HttpClient _http = new();
+    private readonly Dictionary<string, string> _environment = new(StringComparer.Ordinal);
 
     private CliServices Services(TextWriter output, TextWriter error)
     {
@@ -29,6 +30,7 @@ public sealed partial class AgentCommandTests : IDisposable
             Out = TextWriter.Synchronized(output),
             Error = TextWriter.Synchronized(error),
             Time = _time,
+            GetEnvironmentVariable = name => _environment.GetValueOrDefault(name),
         };
     }
 
@@ -226,6 +228,49 @@ public sealed partial class AgentCommandTests : IDisposable
         await stop.CancelAsync();
         Assert.Equal(0, await serve);
         Assert.DoesNotContain("warning", serveError.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_api_keys_serve_refuses_a_push_without_the_ingest_key_and_takes_it_with_the_key_from_the_environment()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var smi = FakeNvidiaSmi(P4dGpus);
+        var config = Path.Combine(_dir, "burnrate.yaml");
+        await File.WriteAllTextAsync(config, $"auth:\n  keys:\n    - {{ name: agents, scopes: [ingest], env: AGENT_KEY_FOR_SERVE }}\n", ct);
+        _environment["AGENT_KEY_FOR_SERVE"] = "agent-secret";
+        using var serveOut = new StringWriter();
+        using var serveError = new StringWriter();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var serve = BurnrateCli.InvokeAsync(Services(serveOut, serveError), ["serve", "--listen", "127.0.0.1:0", "--data", Path.Combine(_dir, "data"), "--config", config], stop.Token);
+        string? url = null;
+        for (var i = 0; i < 600 && url is null && !serve.IsCompleted; i++)
+        {
+            url = UrlPattern().Match(serveOut.ToString()) is { Success: true } m ? m.Value : null;
+            await Task.Delay(50, ct);
+        }
+        Assert.True(url is not null, "serve never said where it listens: " + serveOut + serveError);
+        Assert.Contains("1 API keys", serveOut.ToString(), StringComparison.Ordinal);
+        string[] agent = ["agent", "--server", url, "--node", Node, "--provider", "aws", "--region", "us-east-1",
+            "--instance-type", "p4d.24xlarge", "--nvidia-smi", smi, "--once"];
+
+        var without = await RunAsync(agent);
+        Assert.Equal(1, without.Exit);
+        Assert.Contains("401", without.Error, StringComparison.Ordinal);
+
+        _environment["BURNRATE_API_KEY"] = "agent-secret";
+        var with = await RunAsync(agent);
+        Assert.True(with.Exit == 0, with.Error);
+        Assert.Contains("pushed 8 GPUs", with.Out, StringComparison.Ordinal);
+
+        // The ingest key does not read.
+        using var request = new HttpRequestMessage(HttpMethod.Get, url + "/api/v1/burn");
+        request.Headers.Authorization = new("Bearer", "agent-secret");
+        using var read = await _http.SendAsync(request, ct);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, read.StatusCode);
+        Assert.DoesNotContain("agent-secret", serveOut.ToString() + serveError, StringComparison.Ordinal);
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await serve);
     }
 
     [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]

@@ -85,8 +85,17 @@ internal sealed class CliHarness : IDisposable
             Time = new FakeTimeProvider(Now),
             Out = Output,
             Error = Errors,
+            In = Input,
+            // Never the real environment: a BURNRATE_API_KEY of the machine must not change what a test sees.
+            GetEnvironmentVariable = name => Environment.GetValueOrDefault(name),
         };
     }
+
+    /// <summary>The environment verbs see (empty unless a test sets a variable).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What verbs read from stdin: set <see cref="StdinReader.Text"/> before running.</summary>
+    public StdinReader Input { get; } = new();
 
     public ICostStore Store { get; }
     public string DataDirectory { get; }
@@ -103,8 +112,25 @@ internal sealed class CliHarness : IDisposable
     {
         Output.Dispose();
         Errors.Dispose();
+        Input.Dispose();
         Directory.Delete(DataDirectory, recursive: true);
     }
+}
+
+/// <summary>A stdin whose text a test sets before running a verb.</summary>
+internal sealed class StdinReader : TextReader
+{
+    private StringReader _text = new("");
+
+    public string Text { set => _text = new StringReader(value); }
+
+    public override int Peek() => _text.Peek();
+
+    public override int Read() => _text.Read();
+
+    public override string? ReadLine() => _text.ReadLine();
+
+    public override ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken) => _text.ReadLineAsync(cancellationToken);
 }
 
 /// <summary>A real Burnrate server on a free loopback port.</summary>

@@ -146,48 +146,45 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
     [Fact]
     public async Task With_a_key_required_the_page_asks_for_it_once_and_sends_it_on_every_request()
     {
-        var (context, page, errors) = await OpenAsync("#/");
-        await using var closing = context;
-        await page.WaitForSelectorAsync("[data-testid=burn-rate]", Visible);
+        // The keyed server is the real thing: auth.keys with one read key, the key check answering 401 without it.
         var requests = new List<(string Url, string? Authorization)>();
+        var (context, page, errors) = await OpenAsync("#/", fixture.KeyedUrl);
+        await using var closing = context;
         page.Request += (_, request) =>
         {
             if (request.Url.Contains("/api/", StringComparison.Ordinal))
                 lock (requests)
                     requests.Add((request.Url, request.Headers.TryGetValue("authorization", out var a) ? a : null));
         };
-        fixture.RequiredKey = "k-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            await page.WaitForSelectorAsync("[data-testid=login][open]", Visible);
-            await page.Locator("[data-testid=api-key]").FillAsync("wrong-key");
-            await page.Locator("[data-testid=login-submit]").ClickAsync();
-            await Assertions.Expect(page.Locator("#login-error")).ToHaveTextAsync("That key was refused.", new() { Timeout = 15_000 });
-            await page.Locator("[data-testid=api-key]").FillAsync(fixture.RequiredKey);
-            await page.Locator("[data-testid=login-submit]").ClickAsync();
-            await page.WaitForSelectorAsync("[data-testid=login]", new() { State = WaitForSelectorState.Hidden, Timeout = 15_000 });
+        await page.WaitForSelectorAsync("[data-testid=login][open]", Visible);
+        await page.Locator("[data-testid=api-key]").FillAsync("wrong-key");
+        await page.Locator("[data-testid=login-submit]").ClickAsync();
+        await Assertions.Expect(page.Locator("#login-error")).ToHaveTextAsync("That key was refused.", new() { Timeout = 15_000 });
+        // One byte off is as wrong as any other key.
+        await page.Locator("[data-testid=api-key]").FillAsync(fixture.ReadKey[..^1] + (fixture.ReadKey[^1] == '0' ? '1' : '0'));
+        await page.Locator("[data-testid=login-submit]").ClickAsync();
+        await Assertions.Expect(page.Locator("#login-error")).ToHaveTextAsync("That key was refused.", new() { Timeout = 15_000 });
+        await page.Locator("[data-testid=api-key]").FillAsync(fixture.ReadKey);
+        await page.Locator("[data-testid=login-submit]").ClickAsync();
+        await page.WaitForSelectorAsync("[data-testid=login]", new() { State = WaitForSelectorState.Hidden, Timeout = 15_000 });
+        await page.WaitForSelectorAsync("[data-testid=burn-rate]", Visible);
 
-            // Every request from now on carries the key, the next refresh included, without asking again.
-            int asked;
-            lock (requests)
-                asked = requests.Count;
-            var next = await page.WaitForRequestAsync(r => r.Url.Contains("/api/v1/burn", StringComparison.Ordinal), new() { Timeout = 15_000 });
-            Assert.Equal("Bearer " + fixture.RequiredKey, next.Headers["authorization"]);
-            List<(string Url, string? Authorization)> later;
-            lock (requests)
-                later = [.. requests.Skip(asked)];
-            Assert.NotEmpty(later);
-            Assert.All(later, r => Assert.Equal("Bearer " + fixture.RequiredKey, r.Authorization));
-            Assert.Equal(0, await page.Locator("[data-testid=login][open]").CountAsync());
-            using var burn = await fixture.GetJsonAsync("/api/v1/burn", fixture.RequiredKey);
-            Assert.Equal(burn.RootElement.GetProperty("total_usd_per_hour").GetString(), await ValueAsync(page, "burn-rate"));
-            Assert.Equal(fixture.RequiredKey, await page.EvaluateAsync<string>("sessionStorage.getItem('burnrate.apiKey')"));
-            await ScreenshotAsync(page, "overview-with-key");
-        }
-        finally
-        {
-            fixture.RequiredKey = null;
-        }
+        // Every request from now on carries the key, the next refresh included, without asking again.
+        int asked;
+        lock (requests)
+            asked = requests.Count;
+        var next = await page.WaitForRequestAsync(r => r.Url.Contains("/api/v1/burn", StringComparison.Ordinal), new() { Timeout = 15_000 });
+        Assert.Equal("Bearer " + fixture.ReadKey, next.Headers["authorization"]);
+        List<(string Url, string? Authorization)> later;
+        lock (requests)
+            later = [.. requests.Skip(asked)];
+        Assert.NotEmpty(later);
+        Assert.All(later, r => Assert.Equal("Bearer " + fixture.ReadKey, r.Authorization));
+        Assert.Equal(0, await page.Locator("[data-testid=login][open]").CountAsync());
+        using var burn = await fixture.GetJsonAsync("/api/v1/burn", fixture.ReadKey);
+        Assert.Equal(burn.RootElement.GetProperty("total_usd_per_hour").GetString(), await ValueAsync(page, "burn-rate"));
+        Assert.Equal(fixture.ReadKey, await page.EvaluateAsync<string>("sessionStorage.getItem('burnrate.apiKey')"));
+        await ScreenshotAsync(page, "overview-with-key");
         // The 401 answers are logged by Chromium as failed resource loads; nothing else may be.
         Assert.DoesNotContain(errors, e => !e.Contains("401", StringComparison.Ordinal));
     }
@@ -218,7 +215,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
     }
 
-    private async Task<(IBrowserContext Context, IPage Page, List<string> Errors)> OpenAsync(string hash)
+    private async Task<(IBrowserContext Context, IPage Page, List<string> Errors)> OpenAsync(string hash, string? baseUrl = null)
     {
         var chromium = RealPeer.Require("chromium", "chromium");
         var browser = await fixture.BrowserAsync(chromium);
@@ -238,7 +235,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
                 errors.Add("page error: " + error);
         };
         page.SetDefaultTimeout(15_000);
-        await page.GotoAsync(fixture.Url + "/?refresh=1" + hash);
+        await page.GotoAsync((baseUrl ?? fixture.Url) + "/?refresh=1" + hash);
         return (context, page, errors);
     }
 

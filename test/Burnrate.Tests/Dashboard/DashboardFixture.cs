@@ -31,6 +31,7 @@ public sealed class DashboardFixture : IAsyncLifetime
     private CostPipeline? _pipeline;
     private FleetReplay? _replay;
     private WebApplication? _app;
+    private WebApplication? _keyedApp;
     private IPlaywright? _playwright;
     private IBrowser? _browser;
 
@@ -40,11 +41,11 @@ public sealed class DashboardFixture : IAsyncLifetime
 
     public HttpClient Http { get; } = new();
 
-    /// <summary>
-    /// While set, <c>/api/*</c> answers 401 to any request without <c>Authorization: Bearer</c> this key: a stand-in
-    /// for API keys (issue 5, item 4) to test the dashboard's key prompt.
-    /// </summary>
-    public string? RequiredKey { get; set; }
+    /// <summary>A second server over the same ledger and pipeline that asks for API keys: only <see cref="ReadKey"/> is known.</summary>
+    public string KeyedUrl { get; private set; } = "";
+
+    /// <summary>The secret of the keyed server's one read key (its config holds only the SHA-256).</summary>
+    public string ReadKey { get; } = "k-" + Guid.NewGuid().ToString("N");
 
     /// <summary>Where screenshots go: TestResults/screenshots under the test binaries (kept as CI artifacts).</summary>
     public static string ScreenshotDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
@@ -73,10 +74,21 @@ public sealed class DashboardFixture : IAsyncLifetime
             Listen = "127.0.0.1:0",
             Store = _store,
             Time = Clock,
-            ConfigureServices = s => s.AddSingleton(engine).AddSingleton(pipeline).AddSingleton<IStartupFilter>(new KeyGate(this)),
+            ConfigureServices = s => s.AddSingleton(engine).AddSingleton(pipeline),
         });
         await _app.StartAsync();
         Url = _app.Urls.First();
+        var keys = BurnrateConfig.Parse($"auth:\n  keys:\n    - {{ name: dashboard-test, scopes: [read], sha256: {ApiKey.HashHex(ReadKey)} }}\n").ToApiKeys();
+        _keyedApp = BurnrateServer.Build(new BurnrateServerOptions
+        {
+            Listen = "127.0.0.1:0",
+            ApiKeys = keys,
+            Store = _store,
+            Time = Clock,
+            ConfigureServices = s => s.AddSingleton(engine).AddSingleton(pipeline),
+        });
+        await _keyedApp.StartAsync();
+        KeyedUrl = _keyedApp.Urls.First();
     }
 
     /// <summary>Advances the fake clock by <paramref name="span"/> in 5-minute ticks, rating what the simulator produced.</summary>
@@ -123,7 +135,7 @@ public sealed class DashboardFixture : IAsyncLifetime
     /// <summary>GETs an API path and parses it.</summary>
     public async Task<JsonDocument> GetJsonAsync(string path, string? key = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, Url + path);
+        using var request = new HttpRequestMessage(HttpMethod.Get, (key is null ? Url : KeyedUrl) + path);
         if (key is not null)
             request.Headers.Authorization = new("Bearer", key);
         using var response = await Http.SendAsync(request, TestContext.Current.CancellationToken);
@@ -141,28 +153,15 @@ public sealed class DashboardFixture : IAsyncLifetime
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+        if (_keyedApp is not null)
+        {
+            await _keyedApp.StopAsync();
+            await _keyedApp.DisposeAsync();
+        }
         _pipeline?.Dispose();
         if (_store is not null)
             await _store.DisposeAsync();
         Http.Dispose();
         _launch.Dispose();
-    }
-
-    private sealed class KeyGate(DashboardFixture fixture) : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use(async (context, nextMiddleware) =>
-            {
-                if (fixture.RequiredKey is { } key && context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
-                    && context.Request.Headers.Authorization.ToString() != "Bearer " + key)
-                {
-                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    return;
-                }
-                await nextMiddleware(context);
-            });
-            next(app);
-        };
     }
 }

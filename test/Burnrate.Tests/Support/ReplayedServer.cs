@@ -1,3 +1,4 @@
+using Burnrate.Alerting;
 using Burnrate.Configuration;
 using Burnrate.Demo;
 using Burnrate.Ingest;
@@ -7,7 +8,9 @@ using Burnrate.Server;
 using Burnrate.Simulation;
 using Burnrate.Storage.DuckDb;
 using Burnrate.Telemetry.Mapping;
+using Burnrate.Tests.Alerting;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -45,6 +48,10 @@ internal sealed class ReplayedServer : IAsyncDisposable
 
     public HttpClient Client() => new() { BaseAddress = Url };
 
+    /// <summary>Every route the server maps, for tests that must cover all of them.</summary>
+    public IReadOnlyList<RouteEndpoint> Endpoints =>
+        [.. ((IEndpointRouteBuilder)_app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()];
+
     public static async Task<ReplayedServer> StartAsync(string scenarios, TimeSpan span, BurnrateConfig? config = null)
     {
         var ct = TestContext.Current.CancellationToken;
@@ -61,6 +68,9 @@ internal sealed class ReplayedServer : IAsyncDisposable
         var clock = new FakeTimeProvider(Epoch);
         var store = await DuckDbCostStore.OpenAsync(":memory:", ct: ct);
         var pipeline = new CostPipeline(new RatingEngine(book, rateCard, config.ToAttributionRules(), options), store, options);
+        // Alert rules only when the config names some: the other tests read a server without alerts.
+        var alerts = config.Rules is null ? null : new AlertEngine(config.ToAlertRules(), new RecordingAlertSink());
+        pipeline.Alerts = alerts;
         // As in the demo, no write-ahead log: the simulator's events are not wire input (LiveServer has one).
         var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal: null, config.ToIngestOptions());
         var replay = new FleetReplay(simulator, ingest, clock);
@@ -74,9 +84,15 @@ internal sealed class ReplayedServer : IAsyncDisposable
         var app = BurnrateServer.Build(new BurnrateServerOptions
         {
             Listen = "127.0.0.1:0",
+            ApiKeys = config.ToApiKeys(),
             Store = store,
             Time = clock,
-            ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest),
+            ConfigureServices = s =>
+            {
+                s.AddSingleton(pipeline).AddSingleton(ingest);
+                if (alerts is not null)
+                    s.AddSingleton(alerts);
+            },
         });
         await app.StartAsync(ct);
         return new ReplayedServer(app, store, ingest, pipeline, end);
