@@ -86,6 +86,17 @@ public static class SelfMetricsEndpoints
         Family(page, "burnrate_alert_queue_items", "gauge", "Notifications waiting, by target.");
         foreach (var t in targets)
             Line(page, "burnrate_alert_queue_items", Target(t), t.Queued);
+        Family(page, "burnrate_alert_delivery_latency_seconds", "histogram", "Seconds from a firing alert's evidence to its delivery (2xx), by target.");
+        foreach (var t in targets)
+        {
+            for (var i = 0; i < t.Latency.CumulativeBuckets.Count; i++)
+            {
+                var le = i < AlertDispatcher.LatencyBucketsSeconds.Count ? AlertDispatcher.LatencyBucketsSeconds[i].ToString(CultureInfo.InvariantCulture) : "+Inf";
+                Line(page, "burnrate_alert_delivery_latency_seconds_bucket", Target(t) + $",le=\"{le}\"", t.Latency.CumulativeBuckets[i]);
+            }
+            page.Append("burnrate_alert_delivery_latency_seconds_sum{").Append(Target(t)).Append("} ").Append(t.Latency.SumSeconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+            Line(page, "burnrate_alert_delivery_latency_seconds_count", Target(t), t.Latency.Count);
+        }
         return page.ToString();
     }
 

@@ -174,6 +174,11 @@ public sealed partial class EventsEndToEndTests : IDisposable
         Assert.Equal("21.96", alert.GetProperty("annotations").GetProperty("usd_per_hour").GetString());
         Assert.Null(await WorkloadCostAsync(url, "skypilot:42")); // nothing rated yet
 
+        // Its delivery is in the latency histogram: evidence and delivery at the same (stopped) instant, so ≤ 10 ms.
+        var metrics = await _http.GetStringAsync(url + "/metrics", ct);
+        Assert.Contains("burnrate_alert_delivery_latency_seconds_bucket{target=\"webhook-0\",kind=\"webhook\",le=\"0.01\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("burnrate_alert_delivery_latency_seconds_count{target=\"webhook-0\",kind=\"webhook\"} 1\n", metrics, StringComparison.Ordinal);
+
         await stop.CancelAsync();
         Assert.Equal(0, await run);
     }

@@ -19,7 +19,15 @@ public sealed record DeliveryTargetStatus(
     int Queued,
     string? LastError,
     DateTimeOffset? LastErrorAt,
-    DateTimeOffset? LastSuccessAt);
+    DateTimeOffset? LastSuccessAt,
+    DeliveryLatency Latency);
+
+/// <summary>
+/// Firing notifications delivered to a target, by seconds from their evidence (<see cref="AlertNotification.EvidenceAt"/>)
+/// to the target's 2xx answer: cumulative counts per upper bound of <see cref="AlertDispatcher.LatencyBucketsSeconds"/>
+/// (Prometheus histogram buckets), their count and sum.
+/// </summary>
+public sealed record DeliveryLatency(IReadOnlyList<long> CumulativeBuckets, long Count, double SumSeconds);
 
 /// <summary>
 /// The alert engine's sink: fans each notification out to every target (Alertmanager v2, webhook, Slack), each with
@@ -83,7 +91,10 @@ public sealed partial class AlertDispatcher : IAlertSink, IAsyncDisposable
         [.. _targets.Select(t => new DeliveryTargetStatus(
             t.Config.Name, t.Config.Kind, Interlocked.Read(ref t.Sent), Interlocked.Read(ref t.Failed), Interlocked.Read(ref t.Retries),
             Interlocked.Read(ref t.DroppedQueueFull), Interlocked.Read(ref t.Deduplicated), t.Queue.Reader.Count,
-            t.LastError, t.LastErrorAt, t.LastSuccessAt))];
+            t.LastError, t.LastErrorAt, t.LastSuccessAt, t.Latency()))];
+
+    /// <summary>Upper bounds, in seconds, of the delivery latency histogram (the last bucket, +Inf, is implied).</summary>
+    public static IReadOnlyList<double> LatencyBucketsSeconds { get; } = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
     /// <summary>Firing alerts with an action that were dropped because the action queue was full.</summary>
     public long ActionsDropped => Interlocked.Read(ref _actionsDropped);
@@ -186,8 +197,13 @@ public sealed partial class AlertDispatcher : IAlertSink, IAsyncDisposable
     {
         if (await SendAsync(target, body, ct).ConfigureAwait(false))
         {
+            var now = _time.GetUtcNow();
             foreach (var n in notifications)
+            {
                 target.Remember(Key(n));
+                if (n.State == AlertState.Firing && now >= n.EvidenceAt)
+                    target.Observe((now - n.EvidenceAt).TotalSeconds);
+            }
             Interlocked.Add(ref target.Sent, notifications.Count);
         }
         else
@@ -321,6 +337,35 @@ public sealed partial class AlertDispatcher : IAlertSink, IAsyncDisposable
         public volatile string? LastError;
         public DateTimeOffset? LastErrorAt { get; set; }
         public DateTimeOffset? LastSuccessAt { get; set; }
+        private readonly long[] _buckets = new long[LatencyBucketsSeconds.Count + 1];
+        private long _latencyCount;
+        private double _latencySum;
+        private readonly Lock _latencyLock = new();
+
+        public void Observe(double seconds)
+        {
+            lock (_latencyLock)
+            {
+                var i = 0;
+                while (i < LatencyBucketsSeconds.Count && seconds > LatencyBucketsSeconds[i])
+                    i++;
+                _buckets[i]++;
+                _latencyCount++;
+                _latencySum += seconds;
+            }
+        }
+
+        public DeliveryLatency Latency()
+        {
+            lock (_latencyLock)
+            {
+                var cumulative = new long[_buckets.Length];
+                long running = 0;
+                for (var i = 0; i < _buckets.Length; i++)
+                    cumulative[i] = running += _buckets[i];
+                return new DeliveryLatency(cumulative, _latencyCount, _latencySum);
+            }
+        }
 
         public void Remember(string key)
         {
