@@ -41,6 +41,7 @@ public static class BurnrateCli
         root.Subcommands.Add(PricesCommand.Create(services));
         root.Subcommands.Add(AgentCommand.Create(services));
         root.Subcommands.Add(TopCommand.Create(services));
+        root.Subcommands.Add(ReconcileCommand.Create(services));
         return root;
     }
 
