@@ -51,6 +51,7 @@ public static class BurnrateServer
         app.MapWorkloadApi();
         app.MapFleetApi();
         app.MapPriceApi();
+        app.MapFocusApi();
         app.MapOpenApiDocument();
         app.MapDashboard();
         app.MapApiFallback();
