@@ -140,6 +140,13 @@ public sealed class FocusReader : IAsyncDisposable
                 throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
             }
             var header = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
+            if (NativeExport(header) is { } native)
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+                throw new FocusFileException(
+                    $"{System.IO.Path.GetFileName(path)} is {native}, not FOCUS; Burnrate reads FOCUS 1.0-1.2 only: export the bill as FOCUS (docs/billing.md#native-exports).",
+                    FocusColumns.MandatoryOf(FocusVersion.V1_0).First(c => !header.Contains(c.Id, StringComparer.Ordinal)).Id, FocusVersion.V1_0);
+            }
             var (version, fromColumn) = await VersionOfAsync(connection, path, format, header, cancellationToken).ConfigureAwait(false);
             foreach (var column in FocusColumns.MandatoryOf(version))
             {
@@ -181,6 +188,20 @@ public sealed class FocusReader : IAsyncDisposable
         return format == FocusFileFormat.Parquet
             ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({literal})"
             : $"SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)";
+    }
+
+    /// <summary>Names a provider's own (non-FOCUS) export format when the header is one, else null.</summary>
+    internal static string? NativeExport(IReadOnlyCollection<string> header)
+    {
+        if (header.Contains("BilledCost"))
+            return null;
+        if (header.Contains("lineItem/UnblendedCost") || header.Contains("line_item_unblended_cost"))
+            return "an AWS Cost and Usage Report (CUR)";
+        if (header.Contains("CostInBillingCurrency") || header.Contains("MeterCategory"))
+            return "an Azure EA / Cost Management cost export";
+        if (header.Contains("cost/myCost") || header.Contains("lineItem/referenceNo"))
+            return "an OCI cost report";
+        return null;
     }
 
     private static bool IsVersionColumn(string name) =>

@@ -145,6 +145,18 @@ public sealed class FocusImportTests : IDisposable
         Assert.Contains("FOCUS 1.0", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("native-exports-focus_converters/sample-anonymous-aws-export-dataset.csv", "AWS Cost and Usage Report")]
+    [InlineData("native-exports-focus_converters/sample-anonymous-ea-export-dataset.csv", "Azure EA")]
+    [InlineData("native-exports-focus_converters/reports_cost-csv_0000000030000269.csv", "OCI cost report")]
+    public async Task A_native_provider_export_is_refused_saying_what_it_is(string file, string named)
+    {
+        var error = await Assert.ThrowsAsync<FocusFileException>(() => FocusReader.OpenAsync(FocusTestPaths.File(file), Ct));
+
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+        Assert.Contains("not FOCUS", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_1_2_column_makes_the_file_1_2_and_its_mandatory_columns_are_checked()
     {
