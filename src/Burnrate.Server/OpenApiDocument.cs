@@ -177,6 +177,19 @@ public static class OpenApiDocument
             Responses(Ok(Ref("Alerts"))), "alerts"),
         ["/api/v1/alerts/delivery"] = Get("Alert delivery per notification target", "See docs/alerts.md#delivery. Needs the admin scope.", [],
             Responses(Ok(Ref("AlertDelivery"))), "alerts"),
+        ["/api/v1/billing/focus"] = FocusImportPath(),
+        ["/api/v1/focus"] = Get("The ledger as a FOCUS 1.2 file",
+            "Burnrate's estimate over [from, to) as FOCUS 1.2 cost and usage rows, one per hour (or minute) and provider, region, resource, instance type, capacity, component, team, project and workload. "
+            + "Every FOCUS 1.2 mandatory column is filled; amounts are exact (nine decimals). Columns: docs/billing.md#export.",
+            [
+                Query("from", "Start, RFC 3339 or relative; floored to the granularity. Default: to − 1 day", String()),
+                Query("to", "End (exclusive), RFC 3339 or relative; ceiled to the granularity. Default now", String()),
+                Query("format", "csv (default) or parquet", Enum("csv", "parquet")),
+                Query("granularity", "hour (default) or minute (at most 31 days)", Enum("hour", "minute")),
+            ],
+            Responses(("200", Content("The FOCUS file", ("text/csv", String()), ("application/vnd.apache.parquet", Binary()))),
+                Problem("400", "A parameter is invalid (detail names it)")),
+            "billing"),
         ["/metrics"] = Get("Prometheus exposition", "Burnrate's own health and cost series in the Prometheus text format 0.0.4 (docs/ingest.md#self-metrics, docs/metrics.md). A team-scoped key gets its team's cost series only.", [],
             Responses(("200", Content("The exposition page", ("text/plain", String())))), "operations"),
         ["/healthz"] = Get("Liveness", "ok while the process serves requests.", [],
@@ -288,6 +301,42 @@ public static class OpenApiDocument
                     "usd_per_hour", "gpu_usd_per_hour", "effective_from", "source"))),
             ],
             "at", "count", "prices"),
+        ["Decimal"] = new JsonObject
+        {
+            ["type"] = "string",
+            ["pattern"] = "^-?[0-9]+(\\.[0-9]+)?$",
+            ["description"] = "An exact decimal amount as the bill wrote it (FOCUS files carry up to 12 decimals)",
+        },
+        ["FocusImport"] = Object("What one FOCUS file brought in",
+            [
+                ("file", String()), ("format", Enum("csv", "parquet")), ("focus_version", Enum("1.0", "1.1", "1.2")),
+                ("rows_read", Integer()), ("rows_imported", Integer()), ("rows_skipped", Integer()),
+                ("period_start", Time()), ("period_end", Time()),
+                ("providers", Array(Object("", [("provider", String()), ("rows", Integer()), ("billed_cost", Ref("Decimal")), ("effective_cost", Ref("Decimal"))],
+                    "provider", "rows", "billed_cost", "effective_cost"))),
+                ("quirks", Array(Object("",
+                    [("kind", String("null-string, empty-string, case, unknown-value, shifted-value, null-in-non-nullable, not-a-number, unreadable, non-spec-column")),
+                     ("column", String()), ("action", Enum("fixed", "kept", "skipped")), ("count", Integer()),
+                     ("first_rows", Array(Integer())), ("detail", String())],
+                    "kind", "column", "action", "count", "first_rows", "detail"))),
+            ],
+            "file", "format", "focus_version", "rows_read", "rows_imported", "rows_skipped", "providers", "quirks"),
+        ["Reconciliation"] = Object("Estimate vs bill over the billed period (whole UTC days)",
+            [
+                ("from", Time()), ("to", Time()),
+                ("providers", Array(ReconciledGroup("provider"))),
+                ("teams", Array(ReconciledGroup("team"))),
+                ("matched_resource_days", Integer()),
+                ("unmatched_bill", Array(Ref("UnmatchedLines"))),
+                ("unmatched_ledger", Array(Ref("UnmatchedLines"))),
+            ],
+            "from", "to", "providers", "teams", "matched_resource_days", "unmatched_bill", "unmatched_ledger"),
+        ["UnmatchedLines"] = Object("Lines of one side with no partner on the other, per provider",
+            [("provider", String()), ("count", Integer()), ("billed_cost", Ref("Money")), ("effective_cost", Ref("Money")), ("estimated_cost", Ref("Money")), ("examples", Array(String()))],
+            "provider", "count", "billed_cost", "effective_cost", "estimated_cost", "examples"),
+        ["FocusImportResult"] = Object("POST /api/v1/billing/focus",
+            [("import", Ref("FocusImport")), ("reconciliation", Nullable(Ref("Reconciliation")))],
+            "import", "reconciliation"),
         ["Alert"] = Object("An alert pending or firing",
             [("rule", String()), ("fingerprint", String()), ("state", Enum("pending", "firing")), ("starts_at", Time()), ("evidence_at", Time()),
              ("labels", new JsonObject { ["type"] = "object", ["additionalProperties"] = String() }),
@@ -310,6 +359,26 @@ public static class OpenApiDocument
         ["id", "name", "orchestrator", "team", "project", "user", "model", "clouds", "started", "ended", "state", "usd_per_hour", "total_usd", "estimate_usd_per_hour"];
 
     // ---- builders ------------------------------------------------------------------------------------------
+
+    private static JsonObject FocusImportPath()
+    {
+        var path = Post("Import a provider's bill (FOCUS)",
+            "A FOCUS 1.0, 1.1 or 1.2 file, CSV or Parquet (detected from its bytes), as the body. Its lines are stored (the same body, or the same name, again replaces them) "
+            + "and compared with the ledger over the billed period. Quirks are fixed or reported with row numbers: docs/billing.md.",
+            Body(true, ("text/csv", String()), ("application/vnd.apache.parquet", Binary()), ("application/octet-stream", Binary())),
+            Responses(Ok(Ref("FocusImportResult")),
+                Problem("400", "Not a FOCUS file, or a mandatory column of its version is missing (detail names it)"),
+                Problem("413", "The body is larger than 512 MiB")),
+            "billing");
+        path["post"]!.AsObject().Insert(3, "parameters", new JsonArray(Query("name", "The source's name: uploads with the same name replace each other's lines. Default: the body's SHA-256", String())));
+        return path;
+    }
+
+    private static JsonObject ReconciledGroup(string key) => Object("",
+        [(key, String()), ("bill_lines", Integer()), ("estimated_cost", Ref("Money")), ("billed_cost", Ref("Decimal")), ("effective_cost", Ref("Decimal")),
+         ("effective_vs_estimate", Nullable(String("(effective − estimated) / estimated, exact; -0.08 is 8% under the estimate"))),
+         ("billed_vs_estimate", Nullable(String()))],
+        key, "bill_lines", "estimated_cost", "billed_cost", "effective_cost", "effective_vs_estimate", "billed_vs_estimate");
 
     private static JsonObject Get(string summary, string description, JsonObject[] parameters, JsonObject responses, string tag) =>
         new() { ["get"] = Operation(summary, description, parameters, responses, tag) };

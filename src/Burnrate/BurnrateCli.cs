@@ -42,6 +42,7 @@ public static class BurnrateCli
         root.Subcommands.Add(AgentCommand.Create(services));
         root.Subcommands.Add(TopCommand.Create(services));
         root.Subcommands.Add(KeysCommand.Create(services));
+        root.Subcommands.Add(ReconcileCommand.Create(services));
         return root;
     }
 

@@ -1,4 +1,5 @@
 using Burnrate.Attribution;
+using Burnrate.Billing;
 using Burnrate.Rating;
 
 namespace Burnrate.Storage;
@@ -42,6 +43,15 @@ public interface ICostStore : IAsyncDisposable
 
     /// <summary>The first and last minute in the ledger, or null when it is empty.</summary>
     Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stores lines of a provider's bill read from <paramref name="sourceFile"/>. Keyed by (source file, the line's
+    /// <see cref="BillingLine.SourceRow"/>): importing the same file again replaces its lines, never adds to them.
+    /// </summary>
+    Task WriteBillingAsync(IReadOnlyList<BillingLine> lines, string sourceFile, CancellationToken cancellationToken = default);
+
+    /// <summary>The stored bill lines whose charge period starts in [<paramref name="from"/>, <paramref name="to"/>), by start, then source.</summary>
+    Task<IReadOnlyList<BillingLine>> QueryBillingAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A workload as stored: its identity and people, its lifetime and launch-time estimate.</summary>

@@ -248,6 +248,8 @@ public sealed partial class EventsEndToEndTests : IDisposable
         public Task<IReadOnlyList<WorkTotal>> GetWorkTotalsAsync(DateTimeOffset from, DateTimeOffset to, IReadOnlyCollection<string>? workloadIds = null, CancellationToken cancellationToken = default) => inner.GetWorkTotalsAsync(from, to, workloadIds, cancellationToken);
 
         public Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default) => inner.GetLedgerSpanAsync(cancellationToken);
+        public Task WriteBillingAsync(IReadOnlyList<Burnrate.Billing.BillingLine> lines, string sourceFile, CancellationToken cancellationToken = default) => inner.WriteBillingAsync(lines, sourceFile, cancellationToken);
+        public Task<IReadOnlyList<Burnrate.Billing.BillingLine>> QueryBillingAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.QueryBillingAsync(from, to, cancellationToken);
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 

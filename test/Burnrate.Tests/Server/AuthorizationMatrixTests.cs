@@ -83,7 +83,7 @@ public sealed class KeyedFleetServer : IAsyncLifetime
 public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFixture<KeyedFleetServer>
 {
     /// <summary>What an endpoint needs. A new endpoint fails <see cref="Every_endpoint_answers_every_caller_as_its_scope_says"/> until it is listed here.</summary>
-    private enum Access { Open, Ingest, Read, Admin }
+    private enum Access { Open, Ingest, Read, Admin, AdminUpload }
 
     private static readonly Dictionary<string, Access> s_classified = new(StringComparer.Ordinal)
     {
@@ -104,6 +104,8 @@ public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFix
         ["GET /api/v1/alerts"] = Access.Read,
         ["GET /metrics"] = Access.Read,
         ["GET /api/v1/alerts/delivery"] = Access.Admin,
+        ["GET /api/v1/focus"] = Access.Admin,
+        ["POST /api/v1/billing/focus"] = Access.AdminUpload,
     };
 
     private static readonly string[] s_callers = ["none", "wrong", "wrong-byte", "ingest", "read", "teamA", "teamB", "admin"];
@@ -168,6 +170,8 @@ public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFix
             Access.Read when caller == "teamB" && path.StartsWith("/api/v1/workloads/", StringComparison.Ordinal) => 404,
             Access.Read => 200,
             Access.Admin => caller == "admin" ? 200 : 403,
+            // Past the key check the upload judges its body (an empty one is not a FOCUS file).
+            Access.AdminUpload => caller == "admin" ? 0 : 403,
             _ => throw new ArgumentOutOfRangeException(nameof(access)),
         };
     }

@@ -62,6 +62,36 @@ internal static class DuckDbSchema
             line_count       BIGINT NOT NULL
         """;
 
+    // Amounts keep 12 decimals (FOCUS files carry 10-11; a nano-dollar is 9) so a re-export is the bill as read.
+    private const string BillingLineColumns = """
+            source_file          VARCHAR NOT NULL,
+            source_row           BIGINT NOT NULL,
+            provider             VARCHAR NOT NULL,
+            billing_account_id   VARCHAR NOT NULL,
+            sub_account_id       VARCHAR,
+            resource_id          VARCHAR,
+            resource_name        VARCHAR,
+            resource_type        VARCHAR,
+            region_id            VARCHAR,
+            availability_zone    VARCHAR,
+            service_name         VARCHAR NOT NULL,
+            service_category     VARCHAR,
+            sku_id               VARCHAR,
+            charge_category      VARCHAR NOT NULL,
+            pricing_category     VARCHAR,
+            charge_description   VARCHAR,
+            charge_period_start  TIMESTAMP NOT NULL,
+            charge_period_end    TIMESTAMP NOT NULL,
+            billed_cost          DECIMAL(38, 12) NOT NULL,
+            effective_cost       DECIMAL(38, 12) NOT NULL,
+            list_cost            DECIMAL(38, 12),
+            contracted_cost      DECIMAL(38, 12),
+            consumed_quantity    DECIMAL(38, 15),
+            consumed_unit        VARCHAR,
+            billing_currency     VARCHAR NOT NULL,
+            tags                 VARCHAR
+        """;
+
     /// <summary>Every migration this build knows, in order.</summary>
     internal static IReadOnlyList<SchemaMigration> Migrations { get; } =
     [
@@ -111,6 +141,12 @@ internal static class DuckDbSchema
                 detail       VARCHAR NOT NULL
             )
             """,
+        ]),
+        new SchemaMigration(3, "imported bill lines (FOCUS)",
+        [
+            // Keyed by (source_file, source_row) by the writer, as the ledger is: no PRIMARY KEY index.
+            $"CREATE TABLE billing_lines ({BillingLineColumns})",
+            $"CREATE TABLE billing_lines_staging ({BillingLineColumns})",
         ]),
     ];
 

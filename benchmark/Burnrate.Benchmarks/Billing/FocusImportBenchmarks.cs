@@ -1,0 +1,119 @@
+using System.Globalization;
+using BenchmarkDotNet.Attributes;
+using Burnrate.Billing;
+using Burnrate.Storage.DuckDb;
+using DuckDB.NET.Data;
+
+namespace Burnrate.Benchmarks.Billing;
+
+/// <summary>
+/// FOCUS import rows/s against the ceiling of DuckDB's own plain <c>read_csv</c> of the same file, in the same run.
+/// The file is the real sample (<c>../shared/data/focus/focus_sample.csv</c>, 755-byte rows) repeated to
+/// <see cref="Rows"/> rows; it is cached under <c>BURNRATE_BENCH_DIR</c> (default the temp directory).
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item><c>DuckDbReadCsv</c> (baseline): DuckDB materializes the file in a table, types sniffed, all columns — what
+/// DuckDB alone does with the bytes.</item>
+/// <item><c>DuckDbReadCsvAllVarcharToDotnet</c>: the same read as the importer's (<c>all_varchar</c>), every value handed
+/// to .NET as a string, nothing parsed.</item>
+/// <item><c>FocusReaderAllBatches</c>: the importer's reader: validation, quirk detection, exact decimal and time
+/// parsing, mapping to <see cref="BillingLine"/>.</item>
+/// <item><c>FocusImportIntoStore</c>: the above plus storing every line in an in-memory DuckDB store.</item>
+/// </list>
+/// </remarks>
+[MemoryDiagnoser]
+public class FocusImportBenchmarks
+{
+    private string _path = null!;
+
+    /// <summary>Rows in the file (BURNRATE_BENCH_FOCUS_ROWS; default 200,000).</summary>
+    public static IEnumerable<int> RowCounts() =>
+        [int.Parse(Environment.GetEnvironmentVariable("BURNRATE_BENCH_FOCUS_ROWS") ?? "200000", CultureInfo.InvariantCulture)];
+
+    [ParamsSource(nameof(RowCounts))]
+    public int Rows { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => SetupAsync().GetAwaiter().GetResult();
+
+    private async Task SetupAsync()
+    {
+        var sample = Environment.GetEnvironmentVariable("BURNRATE_FOCUS_SAMPLE") ?? FindSample();
+        var directory = Environment.GetEnvironmentVariable("BURNRATE_BENCH_DIR") ?? Path.Combine(Path.GetTempPath(), "burnrate-bench");
+        Directory.CreateDirectory(directory);
+        _path = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"focus-{Rows}.csv"));
+        if (File.Exists(_path))
+            return;
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync();
+        using var command = connection.CreateCommand();
+        // Repeats the sample's rows in order; the same bytes per row as the original (quoted as DuckDB writes them).
+        command.CommandText = string.Create(CultureInfo.InvariantCulture, $"""
+            COPY (SELECT s.* FROM range({(Rows + 999) / 1000}) AS r(i), read_csv('{sample}', all_varchar = true, header = true) AS s LIMIT {Rows})
+            TO '{_path}' (HEADER, DELIMITER ',')
+            """);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static string FindSample()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "..", "shared", "data", "focus", "focus_sample.csv");
+            if (File.Exists(Path.Combine(dir.FullName, "Burnrate.slnx")) && File.Exists(candidate))
+                return Path.GetFullPath(candidate);
+        }
+        throw new InvalidOperationException("focus_sample.csv not found; set BURNRATE_FOCUS_SAMPLE");
+    }
+
+    [Benchmark(Baseline = true)]
+    public async Task<long> DuckDbReadCsv()
+    {
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"CREATE TABLE t AS SELECT * FROM read_csv('{_path}')";
+        await command.ExecuteNonQueryAsync();
+        command.CommandText = "SELECT count(*) FROM t";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+
+    [Benchmark]
+    public async Task<long> DuckDbReadCsvAllVarcharToDotnet()
+    {
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync();
+        using var command = connection.CreateCommand();
+        command.CommandText = FocusReader.SelectSql(_path, FocusFileFormat.Csv);
+        using var reader = await command.ExecuteReaderAsync();
+        long n = 0;
+        while (await reader.ReadAsync())
+        {
+            for (var i = 0; i < reader.FieldCount; i++)
+            {
+                if (!reader.IsDBNull(i))
+                    n += reader.GetString(i).Length;
+            }
+        }
+        return n;
+    }
+
+    [Benchmark]
+    public async Task<long> FocusReaderAllBatches()
+    {
+        await using var reader = await FocusReader.OpenAsync(_path);
+        long n = 0;
+        await foreach (var batch in reader.ReadBatchesAsync(FocusImporter.BatchSize))
+            n += batch.Count;
+        return n;
+    }
+
+    [Benchmark]
+    public async Task<long> FocusImportIntoStore()
+    {
+        await using var store = await DuckDbCostStore.OpenAsync(":memory:");
+        var result = await FocusImporter.ImportAsync(store, _path, "bench");
+        return result.RowsImported;
+    }
+}

@@ -1,0 +1,403 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using DuckDB.NET.Data;
+
+namespace Burnrate.Billing;
+
+/// <summary>The container of a FOCUS file.</summary>
+public enum FocusFileFormat
+{
+    /// <summary>Comma-separated values with a header row.</summary>
+    Csv,
+    /// <summary>Apache Parquet.</summary>
+    Parquet,
+}
+
+/// <summary>
+/// Reads a FOCUS 1.0, 1.1 or 1.2 file (CSV or Parquet) through DuckDB, in batches, into <see cref="BillingLine"/>s.
+/// Every value is read as text (<c>all_varchar</c> for CSV, a cast for Parquet) so that parsing — exact decimals,
+/// the quirks real exports have — is ours. <see cref="OpenAsync"/> validates the header: a missing mandatory column
+/// of the file's version is a <see cref="FocusFileException"/> naming it.
+/// </summary>
+public sealed class FocusReader : IAsyncDisposable
+{
+    private static readonly string[] s_chargeCategories = ["Usage", "Purchase", "Tax", "Credit", "Adjustment"];
+    private static readonly string[] s_chargeClasses = ["Correction"];
+    private static readonly string[] s_chargeFrequencies = ["One-Time", "Recurring", "Usage-Based"];
+    private static readonly string[] s_pricingCategories = ["Standard", "Dynamic", "Committed", "Other"];
+    private static readonly string[] s_usedUnused = ["Used", "Unused"];
+    private static readonly string[] s_commitmentCategories = ["Spend", "Usage"];
+
+    private readonly DuckDBConnection _connection;
+    private readonly DuckDBCommand _command;
+    private readonly DuckDBDataReader _reader;
+    private readonly string[] _header;
+    private readonly int[] _nonNullable;
+    private readonly Dictionary<string, int> _ordinal;
+    private readonly Dictionary<int, string[]> _allowed = [];
+    private readonly FocusQuirkTally _quirks = new();
+    private readonly Dictionary<string, long> _byProvider = new(StringComparer.Ordinal);
+
+    private FocusReader(string path, FocusFileFormat format, DuckDBConnection connection, DuckDBCommand command, DuckDBDataReader reader, FocusVersion version, bool versionFromColumn)
+    {
+        Path = path;
+        Format = format;
+        _connection = connection;
+        _command = command;
+        _reader = reader;
+        Version = version;
+        VersionFromColumn = versionFromColumn;
+        _header = new string[reader.FieldCount];
+        _ordinal = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < _header.Length; i++)
+        {
+            _header[i] = reader.GetName(i);
+            _ordinal.TryAdd(_header[i], i);
+        }
+        _nonNullable = [.. FocusColumns.Of(version).Where(c => !c.AllowsNulls && _ordinal.ContainsKey(c.Id)).Select(c => _ordinal[c.Id])];
+        AddAllowed("ChargeCategory", s_chargeCategories);
+        AddAllowed("ChargeClass", s_chargeClasses);
+        AddAllowed("ChargeFrequency", s_chargeFrequencies);
+        AddAllowed("PricingCategory", s_pricingCategories);
+        AddAllowed("CommitmentDiscountStatus", s_usedUnused);
+        AddAllowed("CapacityReservationStatus", s_usedUnused);
+        AddAllowed("CommitmentDiscountCategory", s_commitmentCategories);
+        foreach (var name in _header)
+        {
+            if (FocusColumns.Find(name) is null && !name.StartsWith("x_", StringComparison.Ordinal) && !IsVersionColumn(name))
+                _quirks.Add("non-spec-column", name, QuirkAction.Kept, 0, $"'{name}' is neither a FOCUS {version.Name()} column nor an x_ extension; it is not imported.");
+        }
+    }
+
+    /// <summary>The file read.</summary>
+    public string Path { get; }
+
+    /// <summary>CSV or Parquet.</summary>
+    public FocusFileFormat Format { get; }
+
+    /// <summary>The FOCUS version the file was read as.</summary>
+    public FocusVersion Version { get; }
+
+    /// <summary>Whether <see cref="Version"/> came from a version column (else from the column set).</summary>
+    public bool VersionFromColumn { get; }
+
+    /// <summary>The file's column names, in order.</summary>
+    public IReadOnlyList<string> Header => _header;
+
+    /// <summary>Data rows read so far.</summary>
+    public long RowsRead { get; private set; }
+
+    /// <summary>Rows read but not imported (see <see cref="Quirks"/>, action <see cref="QuirkAction.Skipped"/>).</summary>
+    public long RowsSkipped { get; private set; }
+
+    /// <summary>Imported rows per ProviderName.</summary>
+    public IReadOnlyDictionary<string, long> RowsByProvider => _byProvider;
+
+    /// <summary>The quirks seen so far.</summary>
+    public IReadOnlyList<FocusQuirk> Quirks => _quirks.ToList();
+
+    /// <summary>Parquet by extension or by its <c>PAR1</c> magic bytes; CSV otherwise.</summary>
+    public static FocusFileFormat DetectFormat(string path)
+    {
+        if (path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
+            return FocusFileFormat.Parquet;
+        try
+        {
+            using var stream = File.OpenRead(path);
+            Span<byte> magic = stackalloc byte[4];
+            return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("PAR1"u8)
+                ? FocusFileFormat.Parquet
+                : FocusFileFormat.Csv;
+        }
+        catch (IOException)
+        {
+            return FocusFileFormat.Csv;
+        }
+    }
+
+    /// <summary>Opens <paramref name="path"/>, detects its format and FOCUS version, and checks its mandatory columns.</summary>
+    /// <exception cref="FocusFileException">The file is unreadable or lacks a mandatory column of its version.</exception>
+    public static async Task<FocusReader> OpenAsync(string path, CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(path))
+            throw new FocusFileException($"FOCUS file not found: {path}");
+        var format = DetectFormat(path);
+        var connection = new DuckDBConnection("Data Source=:memory:");
+        DuckDBCommand? command = null;
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            command = connection.CreateCommand();
+            command.CommandText = SelectSql(path, format);
+            DuckDBDataReader reader;
+            try
+            {
+                reader = (DuckDBDataReader)await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DuckDBException e)
+            {
+                throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
+            }
+            var header = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
+            if (NativeExport(header) is { } native)
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+                throw new FocusFileException(
+                    $"{System.IO.Path.GetFileName(path)} is {native}, not FOCUS; Burnrate reads FOCUS 1.0-1.2 only: export the bill as FOCUS (docs/billing.md#native-exports).",
+                    FocusColumns.MandatoryOf(FocusVersion.V1_0).First(c => !header.Contains(c.Id, StringComparer.Ordinal)).Id, FocusVersion.V1_0);
+            }
+            var (version, fromColumn) = await VersionOfAsync(connection, path, format, header, cancellationToken).ConfigureAwait(false);
+            foreach (var column in FocusColumns.MandatoryOf(version))
+            {
+                if (!header.Contains(column.Id, StringComparer.Ordinal))
+                {
+                    await reader.DisposeAsync().ConfigureAwait(false);
+                    var hint = header.FirstOrDefault(h => string.Equals(h, column.Id, StringComparison.OrdinalIgnoreCase)) is { } near
+                        ? $" (the file has '{near}'; FOCUS column names are case-sensitive)"
+                        : "";
+                    throw new FocusFileException(
+                        $"{System.IO.Path.GetFileName(path)} lacks the mandatory FOCUS {version.Name()} column '{column.Id}'{hint}.", column.Id, version);
+                }
+            }
+            return new FocusReader(path, format, connection, command, reader, version, fromColumn);
+        }
+        catch
+        {
+            command?.Dispose();
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Counts the file's data rows (a separate pass; Parquet answers from its footer).</summary>
+    public static async Task<long> CountRowsAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var format = DetectFormat(path);
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM (" + SelectSql(path, format) + ")";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The SQL that reads a file as text columns.</summary>
+    internal static string SelectSql(string path, FocusFileFormat format)
+    {
+        var literal = "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
+        return format == FocusFileFormat.Parquet
+            ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({literal})"
+            : $"SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)";
+    }
+
+    /// <summary>Names a provider's own (non-FOCUS) export format when the header is one, else null.</summary>
+    internal static string? NativeExport(IReadOnlyCollection<string> header)
+    {
+        if (header.Contains("BilledCost"))
+            return null;
+        if (header.Contains("lineItem/UnblendedCost") || header.Contains("line_item_unblended_cost"))
+            return "an AWS Cost and Usage Report (CUR)";
+        if (header.Contains("CostInBillingCurrency") || header.Contains("MeterCategory"))
+            return "an Azure EA / Cost Management cost export";
+        if (header.Contains("cost/myCost") || header.Contains("lineItem/referenceNo"))
+            return "an OCI cost report";
+        return null;
+    }
+
+    private static bool IsVersionColumn(string name) =>
+        name is "FocusVersion" or "x_FocusVersion" or "x_SourceVersion";
+
+    private static async Task<(FocusVersion, bool)> VersionOfAsync(DuckDBConnection connection, string path, FocusFileFormat format, List<string> header, CancellationToken cancellationToken)
+    {
+        var column = header.FirstOrDefault(IsVersionColumn);
+        if (column is not null)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT \"{column.Replace("\"", "\"\"", StringComparison.Ordinal)}\" FROM ({SelectSql(path, format)}) WHERE \"{column}\" IS NOT NULL LIMIT 1";
+            if (FocusColumns.ParseVersion(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string) is { } stated)
+                return (stated, true);
+        }
+        return (FocusColumns.DetectVersion(header), false);
+    }
+
+    private void AddAllowed(string column, string[] values)
+    {
+        if (_ordinal.TryGetValue(column, out var i))
+            _allowed[i] = values;
+    }
+
+    /// <summary>Reads the rest of the file in batches of at most <paramref name="batchSize"/> lines.</summary>
+    public async IAsyncEnumerable<IReadOnlyList<BillingLine>> ReadBatchesAsync(int batchSize = 8192, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var values = new string?[_header.Length];
+        var batch = new List<BillingLine>(Math.Min(batchSize, 65536));
+        while (await _reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var row = ++RowsRead;
+            for (var i = 0; i < values.Length; i++)
+                values[i] = Normalize(i, row, _reader.IsDBNull(i) ? null : _reader.GetString(i));
+            if (MapRow(row, values) is { } line)
+            {
+                batch.Add(line);
+                _byProvider[line.Provider] = _byProvider.GetValueOrDefault(line.Provider) + 1;
+                if (batch.Count >= batchSize)
+                {
+                    yield return batch;
+                    batch = new List<BillingLine>(Math.Min(batchSize, 65536));
+                }
+            }
+            else
+            {
+                RowsSkipped++;
+            }
+        }
+        if (batch.Count > 0)
+            yield return batch;
+    }
+
+    private string? Normalize(int column, long row, string? value)
+    {
+        if (value is null)
+            return null;
+        if (value.Length == 0)
+        {
+            _quirks.Add("empty-string", _header[column], QuirkAction.Fixed, row, "An empty quoted string where FOCUS has null; read as null.");
+            return null;
+        }
+        if (value == "NULL")
+        {
+            _quirks.Add("null-string", _header[column], QuirkAction.Fixed, row, "The literal text NULL; read as null.");
+            return null;
+        }
+        if (_allowed.TryGetValue(column, out var allowed) && Array.IndexOf(allowed, value) < 0)
+        {
+            foreach (var a in allowed)
+            {
+                if (string.Equals(a, value, StringComparison.OrdinalIgnoreCase))
+                {
+                    _quirks.Add("case", _header[column], QuirkAction.Fixed, row, $"'{value}' where FOCUS spells it '{a}'; read as '{a}'.");
+                    return a;
+                }
+            }
+            _quirks.Add("unknown-value", _header[column], QuirkAction.Kept, row, $"A value FOCUS does not allow (e.g. '{value}'); kept as written.");
+        }
+        return value;
+    }
+
+    private string? Value(string?[] values, string column) =>
+        _ordinal.TryGetValue(column, out var i) ? values[i] : null;
+
+    private BillingLine? MapRow(long row, string?[] values)
+    {
+        foreach (var i in _nonNullable)
+        {
+            if (values[i] is null)
+                _quirks.Add("null-in-non-nullable", _header[i], QuirkAction.Kept, row, $"Null in {_header[i]}, which FOCUS does not allow to be null; the row is imported with it empty.");
+        }
+
+        var zone = Value(values, "AvailabilityZone");
+        if (zone is not null && decimal.TryParse(zone, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+        {
+            _quirks.Add("shifted-value", "AvailabilityZone", QuirkAction.Fixed, row,
+                "A number in AvailabilityZone (in the sample it is the row's ListUnitPrice, shifted into the first column); read as null.");
+            zone = null;
+        }
+
+        var regionId = Value(values, "RegionId");
+        var regionName = Value(values, "RegionName");
+        if (regionId is null && regionName is not null && LooksLikeRegionId(regionName))
+        {
+            _quirks.Add("shifted-value", "RegionId", QuirkAction.Fixed, row,
+                "RegionId is null while RegionName holds a region id (e.g. 'us-sanjose-1'); RegionId read from RegionName.");
+            regionId = regionName;
+        }
+
+        if (!TryDecimal(Value(values, "BilledCost"), out var billed)
+            || !TryDecimal(Value(values, "EffectiveCost"), out var effective)
+            || !TryTime(Value(values, "ChargePeriodStart"), out var start)
+            || !TryTime(Value(values, "ChargePeriodEnd"), out var end))
+        {
+            _quirks.Add("unreadable", "", QuirkAction.Skipped, row,
+                "BilledCost, EffectiveCost, ChargePeriodStart or ChargePeriodEnd is missing or not a number/time; the row is not imported.");
+            return null;
+        }
+
+        return new BillingLine(
+            row,
+            Value(values, "ProviderName") ?? "",
+            Value(values, "BillingAccountId") ?? "",
+            Value(values, "SubAccountId"),
+            Value(values, "ResourceId"),
+            Value(values, "ResourceName"),
+            Value(values, "ResourceType"),
+            regionId,
+            zone,
+            Value(values, "ServiceName") ?? "",
+            Value(values, "ServiceCategory"),
+            Value(values, "SkuId"),
+            Value(values, "ChargeCategory") ?? "",
+            Value(values, "PricingCategory"),
+            Value(values, "ChargeDescription"),
+            start,
+            end,
+            billed,
+            effective,
+            OptionalDecimal(row, values, "ListCost"),
+            OptionalDecimal(row, values, "ContractedCost"),
+            OptionalDecimal(row, values, "ConsumedQuantity"),
+            Value(values, "ConsumedUnit"),
+            Value(values, "BillingCurrency") ?? "",
+            Value(values, "Tags"));
+    }
+
+    private decimal? OptionalDecimal(long row, string?[] values, string column)
+    {
+        var text = Value(values, column);
+        if (text is null)
+            return null;
+        if (TryDecimal(text, out var value))
+            return value;
+        _quirks.Add("not-a-number", column, QuirkAction.Fixed, row, $"{column} is not a number; read as null.");
+        return null;
+    }
+
+    private static bool LooksLikeRegionId(string text)
+    {
+        foreach (var c in text)
+        {
+            if (!(char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+                return false;
+        }
+        return text.Contains('-', StringComparison.Ordinal);
+    }
+
+    internal static bool TryDecimal(string? text, out decimal value)
+    {
+        value = 0;
+        return text is not null && decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+    }
+
+    internal static bool TryTime(string? text, out DateTimeOffset value)
+    {
+        value = default;
+        return text is not null && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture,
+            DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _reader.DisposeAsync().ConfigureAwait(false);
+        _command.Dispose();
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A one-paragraph summary for logs.</summary>
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{System.IO.Path.GetFileName(Path)}: FOCUS {Version.Name()} {Format}, {RowsRead} rows read, {RowsSkipped} skipped");
+        return text.ToString();
+    }
+}

@@ -1,0 +1,235 @@
+using System.Globalization;
+using Burnrate.Billing;
+using Burnrate.Storage.DuckDb;
+using Burnrate.Tests.Support;
+using DuckDB.NET.Data;
+
+namespace Burnrate.Tests.Billing;
+
+public sealed class FocusImportTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "burnrate-focus-" + Guid.NewGuid().ToString("N"));
+
+    public FocusImportTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_directory))
+            Directory.Delete(_directory, recursive: true);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task<(List<BillingLine> Lines, FocusReader Reader)> ReadAllAsync(string path, int batchSize = 100)
+    {
+        var reader = await FocusReader.OpenAsync(path, Ct);
+        var lines = new List<BillingLine>();
+        await foreach (var batch in reader.ReadBatchesAsync(batchSize, Ct))
+        {
+            Assert.InRange(batch.Count, 1, batchSize);
+            lines.AddRange(batch);
+        }
+        return (lines, reader);
+    }
+
+    private static FocusQuirk Quirk(FocusReader reader, string kind, string column) =>
+        Assert.Single(reader.Quirks, q => q.Kind == kind && q.Column == column);
+
+    [Fact]
+    public async Task The_real_sample_imports_all_1000_rows_by_provider()
+    {
+        var (lines, reader) = await ReadAllAsync(FocusTestPaths.Sample);
+        await using var _ = reader;
+
+        Assert.Equal(FocusVersion.V1_0, reader.Version);
+        Assert.Equal(1000, reader.RowsRead);
+        Assert.Equal(0, reader.RowsSkipped);
+        Assert.Equal(1000, lines.Count);
+        Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), lines.Select(l => l.SourceRow));
+        Assert.Equal(942, reader.RowsByProvider["AWS"]);
+        Assert.Equal(51, reader.RowsByProvider["Microsoft"]);
+        Assert.Equal(7, reader.RowsByProvider["Oracle"]);
+
+        // Row 1 as written: exact decimals, UTC periods.
+        var first = lines[0];
+        Assert.Equal(0.00000080000m, first.BilledCost);
+        Assert.Equal("Usage", first.ChargeCategory);
+        Assert.Equal(new DateTimeOffset(2024, 9, 18, 22, 0, 0, TimeSpan.Zero), first.ChargePeriodStart);
+        Assert.Equal("us-west-2", first.RegionId);
+        Assert.Null(first.AvailabilityZone);
+        Assert.Null(first.Tags);
+        Assert.Equal(2.000000000000000m, first.ConsumedQuantity);
+        // Row 2's tags are JSON.
+        Assert.Equal("BrightLensMatrix", lines[1].Tag("application"));
+    }
+
+    [Fact]
+    public async Task The_literal_NULL_strings_of_the_sample_are_read_as_null_and_counted_per_column()
+    {
+        var (lines, reader) = await ReadAllAsync(FocusTestPaths.Sample);
+        await using var _ = reader;
+
+        var nulls = reader.Quirks.Where(q => q.Kind == "null-string").ToDictionary(q => q.Column, q => q.Count);
+        Assert.Equal(1000, nulls["ChargeClass"]);
+        Assert.Equal(893, nulls["AvailabilityZone"]);
+        Assert.Equal(289, nulls["Tags"]);
+        Assert.Equal(75, nulls["ResourceId"]);
+        Assert.Equal(7, nulls["ContractedCost"]);
+        Assert.Equal(7, nulls["RegionId"]);
+        Assert.All(reader.Quirks.Where(q => q.Kind == "null-string"), q => Assert.Equal(QuirkAction.Fixed, q.Action));
+        Assert.DoesNotContain(lines, l => l.ResourceId == "NULL" || l.Tags == "NULL" || l.AvailabilityZone == "NULL");
+        Assert.Equal([1L, 2, 3, 4, 5, 6, 7, 8, 9, 10], Quirk(reader, "null-string", "ChargeClass").FirstRows);
+    }
+
+    [Fact]
+    public async Task Differently_cased_ChargeFrequency_of_the_Oracle_rows_is_fixed_and_reported_with_its_rows()
+    {
+        var (_, reader) = await ReadAllAsync(FocusTestPaths.Sample);
+        await using var __ = reader;
+
+        var casing = Quirk(reader, "case", "ChargeFrequency");
+        Assert.Equal(7, casing.Count);
+        Assert.Equal([926L, 927, 942, 945, 948, 949, 951], casing.FirstRows);
+        Assert.Equal(QuirkAction.Fixed, casing.Action);
+        Assert.Contains("Usage-based", casing.Detail, StringComparison.Ordinal);
+        // No other column of the sample has casing quirks (ChargeCategory, PricingCategory are spelled as FOCUS does).
+        Assert.Single(reader.Quirks, q => q.Kind == "case");
+    }
+
+    [Fact]
+    public async Task Shifted_columns_are_fixed_the_Azure_unit_price_in_AvailabilityZone_and_the_Oracle_region_in_RegionName()
+    {
+        var (lines, reader) = await ReadAllAsync(FocusTestPaths.Sample);
+        await using var _ = reader;
+
+        var zone = Quirk(reader, "shifted-value", "AvailabilityZone");
+        Assert.Equal(51, zone.Count);
+        Assert.Equal(947, zone.FirstRows[0]);
+        Assert.All(lines.Where(l => l.Provider == "Microsoft"), l => Assert.Null(l.AvailabilityZone));
+
+        var region = Quirk(reader, "shifted-value", "RegionId");
+        Assert.Equal(7, region.Count);
+        Assert.Equal([926L, 927, 942, 945, 948, 949, 951], region.FirstRows);
+        Assert.Equal("us-sanjose-1", lines[925].RegionId);
+        Assert.Equal("us-phoenix-1", lines[944].RegionId);
+    }
+
+    [Fact]
+    public async Task Other_quirks_of_the_sample_are_reported_null_ContractedCost_and_a_column_outside_FOCUS()
+    {
+        var (lines, reader) = await ReadAllAsync(FocusTestPaths.Sample);
+        await using var _ = reader;
+
+        var contracted = Quirk(reader, "null-in-non-nullable", "ContractedCost");
+        Assert.Equal(7, contracted.Count);
+        Assert.Equal(QuirkAction.Kept, contracted.Action);
+        Assert.Null(lines[925].ContractedCost);
+        var id = Quirk(reader, "non-spec-column", "Id");
+        Assert.Equal(1, id.Count);
+        Assert.Empty(id.FirstRows);
+        // The Oracle rows' PricingCategory is an empty quoted string, read as null.
+        Assert.All(lines.Where(l => l.Provider == "Oracle"), l => Assert.Null(l.PricingCategory));
+    }
+
+    [Fact]
+    public async Task A_file_missing_a_mandatory_column_is_an_error_naming_the_column_and_version()
+    {
+        var path = Path.Combine(_directory, "no-billed-cost.csv");
+        await WithoutColumnAsync(FocusTestPaths.Sample, path, "BilledCost");
+
+        var error = await Assert.ThrowsAsync<FocusFileException>(() => FocusReader.OpenAsync(path, Ct));
+
+        Assert.Equal("BilledCost", error.MissingColumn);
+        Assert.Equal(FocusVersion.V1_0, error.Version);
+        Assert.Contains("'BilledCost'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("FOCUS 1.0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("native-exports-focus_converters/sample-anonymous-aws-export-dataset.csv", "AWS Cost and Usage Report")]
+    [InlineData("native-exports-focus_converters/sample-anonymous-ea-export-dataset.csv", "Azure EA")]
+    [InlineData("native-exports-focus_converters/reports_cost-csv_0000000030000269.csv", "OCI cost report")]
+    public async Task A_native_provider_export_is_refused_saying_what_it_is(string file, string named)
+    {
+        var error = await Assert.ThrowsAsync<FocusFileException>(() => FocusReader.OpenAsync(FocusTestPaths.File(file), Ct));
+
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+        Assert.Contains("not FOCUS", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_1_2_column_makes_the_file_1_2_and_its_mandatory_columns_are_checked()
+    {
+        var path = Path.Combine(_directory, "v12.csv");
+        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
+        {
+            await connection.OpenAsync(Ct);
+            using var command = connection.CreateCommand();
+            command.CommandText = $"COPY (SELECT *, 'INV-1' AS InvoiceId FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true) LIMIT 3) TO '{path}' (HEADER, DELIMITER ',')";
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+        var (lines, reader) = await ReadAllAsync(path);
+        await using var _ = reader;
+        Assert.Equal(FocusVersion.V1_2, reader.Version);
+        Assert.Equal(3, lines.Count);
+    }
+
+    [Fact]
+    public async Task Csv_and_parquet_of_the_same_bill_give_the_same_lines()
+    {
+        var parquet = Path.Combine(_directory, "sample.parquet");
+        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
+        {
+            await connection.OpenAsync(Ct);
+            using var command = connection.CreateCommand();
+            // Typed as a provider would write it: decimals as DECIMAL, periods as TIMESTAMP.
+            command.CommandText = $"""
+                COPY (SELECT * REPLACE (CAST(BilledCost AS DECIMAL(38, 11)) AS BilledCost, CAST(EffectiveCost AS DECIMAL(38, 11)) AS EffectiveCost,
+                                        CAST(ChargePeriodStart AS TIMESTAMP) AS ChargePeriodStart, CAST(ChargePeriodEnd AS TIMESTAMP) AS ChargePeriodEnd)
+                      FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true))
+                TO '{parquet}' (FORMAT parquet)
+                """;
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+
+        var (csvLines, csvReader) = await ReadAllAsync(FocusTestPaths.Sample);
+        var (parquetLines, parquetReader) = await ReadAllAsync(parquet);
+        await using var a = csvReader;
+        await using var b = parquetReader;
+
+        Assert.Equal(FocusFileFormat.Parquet, parquetReader.Format);
+        Assert.Equal(csvLines.Count, parquetLines.Count);
+        for (var i = 0; i < csvLines.Count; i++)
+            Assert.Equal(csvLines[i], parquetLines[i]);
+        Assert.Equal(csvReader.Quirks.Select(q => (q.Kind, q.Column, q.Count)), parquetReader.Quirks.Select(q => (q.Kind, q.Column, q.Count)));
+    }
+
+    [Fact]
+    public async Task Importing_the_same_file_twice_stores_each_line_once()
+    {
+        await using var store = await DuckDbCostStore.OpenAsync(":memory:", ct: Ct);
+        var first = await FocusImporter.ImportAsync(store, FocusTestPaths.Sample, "focus_sample.csv", cancellationToken: Ct);
+        var second = await FocusImporter.ImportAsync(store, FocusTestPaths.Sample, "focus_sample.csv", cancellationToken: Ct);
+
+        var stored = await store.QueryBillingAsync(DateTimeOffset.UnixEpoch, DateTimeOffset.MaxValue.AddYears(-1), Ct);
+
+        Assert.Equal(1000, first.RowsImported);
+        Assert.Equal(first.Providers, second.Providers);
+        Assert.Equal(1000, stored.Count);
+        Assert.Equal(first.Providers.Sum(p => p.BilledCost), stored.Sum(l => l.BilledCost));
+        Assert.Equal(first.Providers.Sum(p => p.EffectiveCost), stored.Sum(l => l.EffectiveCost));
+        var (lines, reader) = await ReadAllAsync(FocusTestPaths.Sample);
+        await using var _ = reader;
+        Assert.Equal(lines.OrderBy(l => l.SourceRow), stored.OrderBy(l => l.SourceRow));
+    }
+
+    private static async Task WithoutColumnAsync(string source, string target, string column)
+    {
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync(Ct);
+        using var command = connection.CreateCommand();
+        command.CommandText = string.Create(CultureInfo.InvariantCulture,
+            $"COPY (SELECT * EXCLUDE ({column}) FROM read_csv('{source}', all_varchar = true, header = true)) TO '{target}' (HEADER, DELIMITER ',')");
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+}
