@@ -25,7 +25,17 @@ internal static class CostApiClient
 
     public static async Task<CostReport> GetAsync(CliServices services, Uri server, string? apiKey, CostQuery query, CancellationToken cancellationToken)
     {
-        var uri = BuildUri(server, query);
+        var body = await GetJsonAsync(services, server, BuildUri(server, query), apiKey, cancellationToken).ConfigureAwait(false);
+        return CostReportFormats.ReadApiJson(body);
+    }
+
+    /// <summary>
+    /// GETs <paramref name="uri"/> from a running server (JSON, with the API key) and returns the body. A server that
+    /// cannot be reached, does not answer in time or answers an error is an <see cref="InvalidOperationException"/>
+    /// naming the server (and, for an error, the problem's detail and how to pass a key).
+    /// </summary>
+    internal static async Task<string> GetJsonAsync(CliServices services, Uri server, Uri uri, string? apiKey, CancellationToken cancellationToken)
+    {
         using var client = services.CreateHttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -37,14 +47,18 @@ internal static class CostApiClient
         }
         catch (HttpRequestException e)
         {
-            throw new InvalidOperationException($"cannot reach the server at {server}: {e.Message}", e);
+            throw new InvalidOperationException($"cannot reach the server at {server}: {e.Message} (is `burnrate serve` or `burnrate demo` running there? see --server)", e);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new InvalidOperationException($"the server at {server} did not answer in time", e);
         }
         using (response)
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
-                throw new InvalidOperationException($"the server answered {(int)response.StatusCode} {response.ReasonPhrase}: {ProblemDetail(body)}{ApiKeyOption.Hint(response.StatusCode, apiKey)}");
-            return CostReportFormats.ReadApiJson(body);
+                throw new InvalidOperationException($"the server answered {(int)response.StatusCode} {response.ReasonPhrase} to GET {uri.AbsolutePath}: {ProblemDetail(body)}{ApiKeyOption.Hint(response.StatusCode, apiKey)}");
+            return body;
         }
     }
 

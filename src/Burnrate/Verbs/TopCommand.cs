@@ -159,52 +159,15 @@ internal static class TopCommand
     internal static async Task<BurnSnapshot> FetchAsync(CliServices services, Uri server, string? apiKey, CancellationToken cancellationToken)
     {
         var root = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
-        var uri = new Uri(root, "api/v1/burn");
-        using var client = services.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        ApiKeyOption.Apply(request, apiKey);
-        HttpResponseMessage response;
+        var body = await CostApiClient.GetJsonAsync(services, server, new Uri(root, "api/v1/burn"), apiKey, cancellationToken).ConfigureAwait(false);
         try
         {
-            response = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return BurnSnapshot.Parse(body);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
         {
-            throw new InvalidOperationException($"cannot reach the server at {server}: {e.Message} (is `burnrate serve` or `burnrate demo` running there? see --server)", e);
+            throw new InvalidOperationException($"the server at {server} answered GET /api/v1/burn with something that is not Burnrate's burn JSON: {e.Message}", e);
         }
-        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new InvalidOperationException($"the server at {server} did not answer in time", e);
-        }
-        using (response)
-        {
-            var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-                throw new InvalidOperationException($"the server at {server} answered {(int)response.StatusCode} {response.ReasonPhrase} to GET /api/v1/burn: {Detail(body)}{ApiKeyOption.Hint(response.StatusCode, apiKey)}");
-            try
-            {
-                return BurnSnapshot.Parse(body);
-            }
-            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
-            {
-                throw new InvalidOperationException($"the server at {server} answered GET /api/v1/burn with something that is not Burnrate's burn JSON: {e.Message}", e);
-            }
-        }
-    }
-
-    private static string Detail(string body)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(body);
-            if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("detail", out var detail) && detail.ValueKind == JsonValueKind.String)
-                return detail.GetString()!;
-        }
-        catch (JsonException)
-        {
-        }
-        return body.Length > 300 ? body[..300] : body;
     }
 }
 
