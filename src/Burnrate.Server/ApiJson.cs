@@ -39,6 +39,10 @@ internal static class ApiJson
             json.WriteNull(name);
     }
 
+    /// <summary>The 503 of an endpoint that reads the live burn on a server with no rating pipeline.</summary>
+    public static IResult NoLiveRating() =>
+        Results.Problem(detail: "this server does not rate live input (no rating pipeline is running)", statusCode: StatusCodes.Status503ServiceUnavailable, title: "No live rating");
+
     /// <summary>A 400 problem details response naming what was wrong.</summary>
     public static IResult BadRequest(string title, string detail) =>
         Results.Problem(detail: detail, statusCode: StatusCodes.Status400BadRequest, title: title);

@@ -26,7 +26,7 @@ public static class BurnEndpoints
     {
         var pipeline = context.RequestServices.GetService<CostPipeline>();
         if (pipeline is null)
-            return Results.Problem(detail: "this server does not rate live input (no rating pipeline is running)", statusCode: StatusCodes.Status503ServiceUnavailable, title: "No live rating");
+            return ApiJson.NoLiveRating();
         var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var burn = pipeline.Burn(time.GetUtcNow());
         if (BurnratePrincipal.Of(context).Team is { } team)
@@ -36,8 +36,8 @@ public static class BurnEndpoints
         {
             json.WriteStartObject();
             json.WriteString("at", burn.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
-            json.WriteString("total_usd_per_hour", Exact(burn.Total.DollarsPerHour));
-            json.WriteString("rated_usd", Exact(burn.RatedSoFar.Dollars));
+            json.WriteString("total_usd_per_hour", ApiJson.Usd(burn.Total));
+            json.WriteString("rated_usd", ApiJson.Usd(burn.RatedSoFar));
             json.WriteStartArray("workloads");
             foreach (var w in burn.Workloads)
             {
@@ -47,8 +47,8 @@ public static class BurnEndpoints
                 json.WriteString("team", w.Team);
                 json.WriteString("user", w.User);
                 json.WriteString("clouds", w.Providers);
-                json.WriteString("usd_per_hour", Exact(w.Rate.DollarsPerHour));
-                json.WriteString("total_usd", Exact(w.Total.Dollars));
+                json.WriteString("usd_per_hour", ApiJson.Usd(w.Rate));
+                json.WriteString("total_usd", ApiJson.Usd(w.Total));
                 json.WriteEndObject();
             }
             json.WriteEndArray();
@@ -57,8 +57,8 @@ public static class BurnEndpoints
             {
                 json.WriteStartObject();
                 json.WriteString("cloud", p.Provider);
-                json.WriteString("usd_per_hour", Exact(p.Rate.DollarsPerHour));
-                json.WriteString("total_usd", Exact(p.Total.Dollars));
+                json.WriteString("usd_per_hour", ApiJson.Usd(p.Rate));
+                json.WriteString("total_usd", ApiJson.Usd(p.Total));
                 json.WriteEndObject();
             }
             json.WriteEndArray();
@@ -83,5 +83,4 @@ public static class BurnEndpoints
         };
     }
 
-    private static string Exact(decimal dollars) => dollars.ToString("F9", CultureInfo.InvariantCulture);
 }

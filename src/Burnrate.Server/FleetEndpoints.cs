@@ -30,7 +30,7 @@ public static class FleetEndpoints
             return unknown;
         var pipeline = context.RequestServices.GetService<CostPipeline>();
         if (pipeline is null)
-            return Results.Problem(detail: "this server does not rate live input (no rating pipeline is running)", statusCode: StatusCodes.Status503ServiceUnavailable, title: "No live rating");
+            return ApiJson.NoLiveRating();
         var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var snapshot = pipeline.Snapshot(time.GetUtcNow());
         var principal = BurnratePrincipal.Of(context);
