@@ -55,6 +55,39 @@ public sealed class DuckDbCostStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Reads_running_beside_writes_see_whole_batches_only()
+    {
+        // Reads use their own connections (not the write gate): each must still see every write whole or not at all.
+        var path = DatabaseFile;
+        await using var store = await DuckDbCostStore.OpenAsync(path, ct: Ct);
+        const int Minutes = 40, Nodes = 50;
+        const long PerLine = 1_000_003;
+        var t0 = SomeLines.Day0;
+        var writer = Task.Run(async () =>
+        {
+            for (var m = 0; m < Minutes; m++)
+            {
+                var lines = Enumerable.Range(0, Nodes).Select(n => SomeLines.Line(t0.AddMinutes(m), PerLine, resourceId: $"node-{n}")).ToList();
+                await store.WriteAsync(lines, Ct);
+            }
+        }, Ct);
+        var readers = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+        {
+            while (!writer.IsCompleted)
+            {
+                var rows = await store.QueryCostsAsync(ByTeam(t0, t0.AddDays(1)), Ct);
+                var total = rows.Sum(r => r.Cost.Nanos);
+                Assert.Equal(0, total % (PerLine * Nodes));
+            }
+        }, Ct)).ToList();
+        await writer;
+        await Task.WhenAll(readers);
+
+        var final = await store.QueryCostsAsync(ByTeam(t0, t0.AddDays(1)), Ct);
+        Assert.Equal(PerLine * Nodes * Minutes, final.Sum(r => r.Cost.Nanos));
+    }
+
+    [Fact]
     public async Task Written_lines_sum_to_the_nano_dollar_by_team()
     {
         await using var store = await OpenInMemoryAsync();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -16,10 +17,12 @@ namespace Burnrate.Storage.DuckDb;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Thread safety: every call goes through one connection, one at a time (a <see cref="SemaphoreSlim"/>). The rating
-/// loop's writes and the API's reads therefore never see half a batch, and a write's rollup refresh is atomic with
-/// it. Reads are short (a report through the rollups reads a few thousand rows), so serializing costs little and
-/// avoids DuckDB's optimistic write-write conflicts between connections.
+/// Thread safety: writes go through one connection, one at a time (a <see cref="SemaphoreSlim"/>), which avoids
+/// DuckDB's optimistic write-write conflicts between connections; each write, its rollup refresh included, is one
+/// transaction. Reads (reports, workloads, work totals, the ledger span, the audit log) use a small pool of
+/// connections to the same database (<see cref="ReadConnections"/>), so they run beside each other and beside a write
+/// instead of queueing behind the minute's ledger write; DuckDB gives each read a snapshot of committed data, so a
+/// read never sees half a batch.
 /// </para>
 /// <para>
 /// Idempotency: the ledger's key is (minute, resource, GPU, workload, component, segment). A write deletes the
@@ -31,8 +34,13 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
 {
     private static readonly JsonSerializerOptions s_json = new();
 
+    /// <summary>Connections kept for reads, beside the one that writes.</summary>
+    internal const int ReadConnections = 4;
+
     private readonly DuckDBConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SemaphoreSlim _readSlots = new(ReadConnections, ReadConnections);
+    private readonly ConcurrentBag<DuckDBConnection> _readers = [];
     private readonly ILogger _logger;
     private readonly string _path;
     private readonly IReadOnlyList<SchemaMigration> _migrations;
@@ -67,15 +75,26 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
                 Directory.CreateDirectory(directory);
         }
         var connection = new DuckDBConnection("Data Source=" + databasePath);
+        DuckDbCostStore? store = null;
         try
         {
             await connection.OpenAsync(ct).ConfigureAwait(false);
-            var store = new DuckDbCostStore(connection, databasePath, logger ?? NullLogger.Instance, migrations) { Time = time ?? TimeProvider.System };
+            store = new DuckDbCostStore(connection, databasePath, logger ?? NullLogger.Instance, migrations) { Time = time ?? TimeProvider.System };
             await store.MigrateAsync(ct).ConfigureAwait(false);
+            for (var i = 0; i < ReadConnections; i++)
+            {
+                // Same database instance: DuckDB.NET shares a file's database among the process's connections to it;
+                // an in-memory database is reached only through its own connection's duplicate.
+                var reader = databasePath == ":memory:" ? connection.Duplicate() : new DuckDBConnection("Data Source=" + databasePath);
+                store._readers.Add(reader);
+                await reader.OpenAsync(ct).ConfigureAwait(false);
+            }
             return store;
         }
         catch
         {
+            while (store is not null && store._readers.TryTake(out var reader))
+                await reader.DisposeAsync().ConfigureAwait(false);
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -457,34 +476,27 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
         if (query.From >= query.To)
             return rows;
 
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        using var command = lease.Connection.CreateCommand();
+        CostQueryPlan.Build(query, command, coarsest);
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var keyCount = query.By.Count;
+        var hasBucket = query.Step is not null;
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            using var command = _connection.CreateCommand();
-            CostQueryPlan.Build(query, command, coarsest);
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var keyCount = query.By.Count;
-            var hasBucket = query.Step is not null;
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var keys = new string[keyCount];
-                for (var i = 0; i < keyCount; i++)
-                    keys[i] = reader.GetString(i);
-                DateTimeOffset? bucket = null;
-                if (hasBucket)
-                    bucket = query.From + (query.Step!.Value * reader.GetInt64(keyCount));
-                var measures = keyCount + (hasBucket ? 1 : 0);
-                rows.Add(new CostReportRow(
-                    keys,
-                    bucket,
-                    new Money(reader.GetInt64(measures)),
-                    new Money(reader.GetInt64(measures + 1)),
-                    reader.GetDecimal(measures + 2)));
-            }
-        }
-        finally
-        {
-            _gate.Release();
+            var keys = new string[keyCount];
+            for (var i = 0; i < keyCount; i++)
+                keys[i] = reader.GetString(i);
+            DateTimeOffset? bucket = null;
+            if (hasBucket)
+                bucket = query.From + (query.Step!.Value * reader.GetInt64(keyCount));
+            var measures = keyCount + (hasBucket ? 1 : 0);
+            rows.Add(new CostReportRow(
+                keys,
+                bucket,
+                new Money(reader.GetInt64(measures)),
+                new Money(reader.GetInt64(measures + 1)),
+                reader.GetDecimal(measures + 2)));
         }
         return rows;
     }
@@ -495,42 +507,35 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
         var result = new List<WorkloadRecord>();
         if (ids is { Count: 0 })
             return result;
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        using var command = lease.Connection.CreateCommand();
+        var sql = "SELECT id, orchestrator, name, user_name, team, project, model, labels, started, ended, estimate_per_hour FROM workloads";
+        if (ids is not null)
         {
-            using var command = _connection.CreateCommand();
-            var sql = "SELECT id, orchestrator, name, user_name, team, project, model, labels, started, ended, estimate_per_hour FROM workloads";
-            if (ids is not null)
+            var names = new List<string>(ids.Count);
+            var n = 0;
+            foreach (var id in ids)
             {
-                var names = new List<string>(ids.Count);
-                var n = 0;
-                foreach (var id in ids)
-                {
-                    var name = string.Create(CultureInfo.InvariantCulture, $"id{n++}");
-                    names.Add("$" + name);
-                    command.Parameters.Add(new DuckDBParameter(name, id));
-                }
-                sql += " WHERE id IN (" + string.Join(", ", names) + ")";
+                var name = string.Create(CultureInfo.InvariantCulture, $"id{n++}");
+                names.Add("$" + name);
+                command.Parameters.Add(new DuckDBParameter(name, id));
             }
-            command.CommandText = sql + " ORDER BY id";
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var labels = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7), s_json);
-                var info = new WorkloadInfo(
-                    reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                    reader.GetString(4), reader.GetString(5), reader.GetString(6),
-                    labels is { Count: > 0 } ? labels : null);
-                result.Add(new WorkloadRecord(
-                    info,
-                    Utc(reader.GetDateTime(8)),
-                    reader.IsDBNull(9) ? null : Utc(reader.GetDateTime(9)),
-                    reader.IsDBNull(10) ? null : reader.GetDecimal(10)));
-            }
+            sql += " WHERE id IN (" + string.Join(", ", names) + ")";
         }
-        finally
+        command.CommandText = sql + " ORDER BY id";
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            _gate.Release();
+            var labels = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7), s_json);
+            var info = new WorkloadInfo(
+                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetString(4), reader.GetString(5), reader.GetString(6),
+                labels is { Count: > 0 } ? labels : null);
+            result.Add(new WorkloadRecord(
+                info,
+                Utc(reader.GetDateTime(8)),
+                reader.IsDBNull(9) ? null : Utc(reader.GetDateTime(9)),
+                reader.IsDBNull(10) ? null : reader.GetDecimal(10)));
         }
         return result;
     }
@@ -541,34 +546,27 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
         var result = new List<WorkTotal>();
         if (from >= to || workloadIds is { Count: 0 })
             return result;
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        using var command = lease.Connection.CreateCommand();
+        var sql = "SELECT workload_id, metric, SUM(increase) FROM work_minutes WHERE minute >= $from AND minute < $to";
+        command.Parameters.Add(new DuckDBParameter("from", from.UtcDateTime));
+        command.Parameters.Add(new DuckDBParameter("to", to.UtcDateTime));
+        if (workloadIds is not null)
         {
-            using var command = _connection.CreateCommand();
-            var sql = "SELECT workload_id, metric, SUM(increase) FROM work_minutes WHERE minute >= $from AND minute < $to";
-            command.Parameters.Add(new DuckDBParameter("from", from.UtcDateTime));
-            command.Parameters.Add(new DuckDBParameter("to", to.UtcDateTime));
-            if (workloadIds is not null)
+            var names = new List<string>(workloadIds.Count);
+            var n = 0;
+            foreach (var id in workloadIds)
             {
-                var names = new List<string>(workloadIds.Count);
-                var n = 0;
-                foreach (var id in workloadIds)
-                {
-                    var name = string.Create(CultureInfo.InvariantCulture, $"id{n++}");
-                    names.Add("$" + name);
-                    command.Parameters.Add(new DuckDBParameter(name, id));
-                }
-                sql += " AND workload_id IN (" + string.Join(", ", names) + ")";
+                var name = string.Create(CultureInfo.InvariantCulture, $"id{n++}");
+                names.Add("$" + name);
+                command.Parameters.Add(new DuckDBParameter(name, id));
             }
-            command.CommandText = sql + " GROUP BY workload_id, metric ORDER BY workload_id, metric";
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                result.Add(new WorkTotal(reader.GetString(0), reader.GetString(1), reader.GetDouble(2)));
+            sql += " AND workload_id IN (" + string.Join(", ", names) + ")";
         }
-        finally
-        {
-            _gate.Release();
-        }
+        command.CommandText = sql + " GROUP BY workload_id, metric ORDER BY workload_id, metric";
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            result.Add(new WorkTotal(reader.GetString(0), reader.GetString(1), reader.GetDouble(2)));
         return result;
     }
 
@@ -601,24 +599,17 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
     public async Task<IReadOnlyList<ActionAuditEntry>> GetAuditAsync(DateTimeOffset? since = null, int limit = 1000, CancellationToken cancellationToken = default)
     {
         var result = new List<ActionAuditEntry>();
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        using var command = lease.Connection.CreateCommand();
+        command.CommandText = "SELECT audited_at, rule, fingerprint, what, why, outcome, code, detail FROM action_audit WHERE audited_at >= $since ORDER BY audited_at DESC LIMIT $limit";
+        command.Parameters.Add(new DuckDBParameter("since", (since ?? DateTimeOffset.MinValue).UtcDateTime));
+        command.Parameters.Add(new DuckDBParameter("limit", Math.Max(0, limit)));
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = "SELECT audited_at, rule, fingerprint, what, why, outcome, code, detail FROM action_audit WHERE audited_at >= $since ORDER BY audited_at DESC LIMIT $limit";
-            command.Parameters.Add(new DuckDBParameter("since", (since ?? DateTimeOffset.MinValue).UtcDateTime));
-            command.Parameters.Add(new DuckDBParameter("limit", Math.Max(0, limit)));
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                result.Add(new ActionAuditEntry(
-                    Utc(reader.GetDateTime(0)), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                    reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetInt32(6), reader.GetString(7)));
-            }
-        }
-        finally
-        {
-            _gate.Release();
+            result.Add(new ActionAuditEntry(
+                Utc(reader.GetDateTime(0)), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetInt32(6), reader.GetString(7)));
         }
         result.Reverse();
         return result;
@@ -627,27 +618,20 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
     /// <inheritdoc />
     public async Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default)
     {
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            using var command = _connection.CreateCommand();
-            // Through the hourly rollup (a row for every hour the ledger has minutes in), then only the first and last
-            // hour's minutes: a plain MIN/MAX over cost_minutes scans the whole ledger once writes have made DuckDB's
-            // column statistics inexact (≈630 ms on 90 days × 2,000 GPUs, docs/performance.md).
-            command.CommandText = """
-                WITH h AS (SELECT MIN(hour) AS lo, MAX(hour) AS hi FROM cost_hourly)
-                SELECT (SELECT MIN(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.lo AND m.minute < h.lo + INTERVAL 1 HOUR),
-                       (SELECT MAX(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.hi AND m.minute < h.hi + INTERVAL 1 HOUR)
-                """;
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0))
-                return null;
-            return (Utc(reader.GetDateTime(0)), Utc(reader.GetDateTime(1)));
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        using var command = lease.Connection.CreateCommand();
+        // Through the hourly rollup (a row for every hour the ledger has minutes in), then only the first and last
+        // hour's minutes: a plain MIN/MAX over cost_minutes scans the whole ledger once writes have made DuckDB's
+        // column statistics inexact (≈630 ms on 90 days × 2,000 GPUs, docs/performance.md).
+        command.CommandText = """
+            WITH h AS (SELECT MIN(hour) AS lo, MAX(hour) AS hi FROM cost_hourly)
+            SELECT (SELECT MIN(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.lo AND m.minute < h.lo + INTERVAL 1 HOUR),
+                   (SELECT MAX(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.hi AND m.minute < h.hi + INTERVAL 1 HOUR)
+            """;
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0))
+            return null;
+        return (Utc(reader.GetDateTime(0)), Utc(reader.GetDateTime(1)));
     }
 
     /// <summary>Reads every row of a table in a stable order, as text (tests compare tables across writes).</summary>
@@ -679,6 +663,30 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
 
     private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
+    /// <summary>Takes a read connection from the pool (waiting while all are in use); dispose the lease to return it.</summary>
+    private async Task<ReadLease> ReadAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _readSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (_disposed || !_readers.TryTake(out var connection))
+        {
+            _readSlots.Release();
+            throw new ObjectDisposedException(nameof(DuckDbCostStore));
+        }
+        return new ReadLease(this, connection);
+    }
+
+    private sealed class ReadLease(DuckDbCostStore store, DuckDBConnection connection) : IDisposable
+    {
+        public DuckDBConnection Connection { get; } = connection;
+
+        public void Dispose()
+        {
+            store._readers.Add(Connection);
+            store._readSlots.Release();
+        }
+    }
+
     private async Task EnterAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -701,6 +709,13 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
             if (_disposed)
                 return;
             _disposed = true;
+            // Wait for the reads in flight, then close their connections.
+            for (var i = 0; i < ReadConnections; i++)
+                await _readSlots.WaitAsync().ConfigureAwait(false);
+            while (_readers.TryTake(out var reader))
+                await reader.DisposeAsync().ConfigureAwait(false);
+            // Wake any read waiting for a slot: it finds the store disposed.
+            _readSlots.Release(ReadConnections);
             if (_path != ":memory:")
             {
                 try
