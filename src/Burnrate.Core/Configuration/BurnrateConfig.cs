@@ -3,6 +3,8 @@ using Burnrate.Alerting;
 using Burnrate.Alerting.Delivery;
 using Burnrate.Attribution;
 using Burnrate.Ingest;
+using Burnrate.Pricing;
+using Burnrate.Pricing.Terms;
 using Burnrate.Rating;
 using Burnrate.Storage;
 using Burnrate.Telemetry.Mapping;
@@ -21,6 +23,8 @@ public sealed class BurnrateConfig
     public StorageSection Storage { get; set; } = new();
     public RatingSection Rating { get; set; } = new();
     public PricingSection Pricing { get; set; } = new();
+    /// <summary>Commitments and discounts the provider's bill applies (docs/billing.md).</summary>
+    public CommitmentsSection Commitments { get; set; } = new();
     public IngestSection Ingest { get; set; } = new();
     public TelemetrySection Telemetry { get; set; } = new();
     public ScrapeSection Scrape { get; set; } = new();
@@ -75,6 +79,52 @@ public sealed class BurnrateConfig
         public List<string> Catalogs { get; set; } = [];
         /// <summary>SkyPilot catalog directories or <c>vms.csv</c> files (e.g. <c>~/.sky/catalogs/v7</c>).</summary>
         public List<string> SkypilotCatalogs { get; set; } = [];
+    }
+
+    public sealed class CommitmentsSection
+    {
+        public List<DiscountSection> Discounts { get; set; } = [];
+        public List<SavingsPlanSection> SavingsPlans { get; set; } = [];
+        public List<ReservationSection> Reservations { get; set; } = [];
+        public List<CreditSection> Credits { get; set; } = [];
+    }
+
+    public sealed class DiscountSection
+    {
+        public string Provider { get; set; } = "";
+        public decimal Percent { get; set; }
+        /// <summary>Capacity types covered (on_demand, spot, reserved); empty: all.</summary>
+        public List<string> Capacity { get; set; } = [];
+        public bool Network { get; set; } = true;
+    }
+
+    public sealed class SavingsPlanSection
+    {
+        public string? Name { get; set; }
+        public string Provider { get; set; } = "";
+        public decimal CommitmentPerHour { get; set; }
+        public decimal DiscountPercent { get; set; }
+        public List<string> InstanceTypes { get; set; } = [];
+        public List<string> Regions { get; set; } = [];
+    }
+
+    public sealed class ReservationSection
+    {
+        public string Provider { get; set; } = "";
+        public string InstanceType { get; set; } = "";
+        public string Region { get; set; } = "";
+        public int Count { get; set; }
+        public decimal? PricePerHour { get; set; }
+        public decimal? DiscountPercent { get; set; }
+    }
+
+    public sealed class CreditSection
+    {
+        public string Provider { get; set; } = "";
+        public decimal Amount { get; set; }
+        public DateTimeOffset From { get; set; }
+        public DateTimeOffset To { get; set; }
+        public string Description { get; set; } = "";
     }
 
     public sealed class IngestSection
@@ -256,7 +306,84 @@ public sealed class BurnrateConfig
         Staleness = Durations.Parse(Rating.Staleness, "rating.staleness"),
         SpotFallsBackToOnDemand = Rating.SpotFallsBackToOnDemand,
         CostSeries = ToCostSeriesOptions(),
+        Terms = ToPricingTerms(),
     };
+
+    /// <summary>The commitments and discounts the file describes; throws <see cref="ArgumentException"/> naming a wrong entry.</summary>
+    public PricingTerms ToPricingTerms()
+    {
+        var c = Commitments;
+        if (c.Discounts.Count == 0 && c.SavingsPlans.Count == 0 && c.Reservations.Count == 0 && c.Credits.Count == 0)
+            return PricingTerms.None;
+        static string Provider(string provider, string where) =>
+            string.IsNullOrWhiteSpace(provider) ? throw new ArgumentException($"{where}.provider is required (aws, gcp, azure, ...)") : provider.Trim().ToLowerInvariant();
+        static void Percent(decimal value, string where)
+        {
+            if (value <= 0m || value >= 100m)
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{where} must be above 0 and below 100, got {value}"));
+        }
+
+        var discounts = new List<NegotiatedDiscount>();
+        for (var i = 0; i < c.Discounts.Count; i++)
+        {
+            var d = c.Discounts[i];
+            var where = string.Create(CultureInfo.InvariantCulture, $"commitments.discounts[{i}]");
+            Percent(d.Percent, where + ".percent");
+            var capacities = new List<CapacityType>();
+            foreach (var name in d.Capacity)
+            {
+                if (!CapacityTypes.TryParse(name, out var capacity))
+                    throw new ArgumentException($"{where}.capacity: '{name}' is not on_demand, spot or reserved");
+                capacities.Add(capacity);
+            }
+            discounts.Add(new NegotiatedDiscount(Provider(d.Provider, where), d.Percent, capacities, d.Network));
+        }
+
+        var plans = new List<SavingsPlan>();
+        for (var i = 0; i < c.SavingsPlans.Count; i++)
+        {
+            var p = c.SavingsPlans[i];
+            var where = string.Create(CultureInfo.InvariantCulture, $"commitments.savings_plans[{i}]");
+            if (p.CommitmentPerHour <= 0m)
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{where}.commitment_per_hour must be positive (dollars per hour), got {p.CommitmentPerHour}"));
+            Percent(p.DiscountPercent, where + ".discount_percent");
+            var name = string.IsNullOrWhiteSpace(p.Name) ? string.Create(CultureInfo.InvariantCulture, $"plan-{i + 1}") : p.Name.Trim();
+            if (plans.Any(x => x.Name == name))
+                throw new ArgumentException($"{where}.name: '{name}' is the name of another plan");
+            plans.Add(new SavingsPlan(name, Provider(p.Provider, where), p.CommitmentPerHour, p.DiscountPercent, p.InstanceTypes, p.Regions));
+        }
+
+        var reservations = new List<Reservation>();
+        for (var i = 0; i < c.Reservations.Count; i++)
+        {
+            var r = c.Reservations[i];
+            var where = string.Create(CultureInfo.InvariantCulture, $"commitments.reservations[{i}]");
+            if (string.IsNullOrWhiteSpace(r.InstanceType))
+                throw new ArgumentException($"{where}.instance_type is required");
+            if (r.Count < 1)
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{where}.count must be at least 1, got {r.Count}"));
+            if ((r.PricePerHour is null) == (r.DiscountPercent is null))
+                throw new ArgumentException($"{where} needs exactly one of price_per_hour (the reserved node's effective $/h) or discount_percent");
+            if (r.PricePerHour is <= 0m)
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{where}.price_per_hour must be positive, got {r.PricePerHour}"));
+            if (r.DiscountPercent is { } dp)
+                Percent(dp, where + ".discount_percent");
+            reservations.Add(new Reservation(Provider(r.Provider, where), r.InstanceType.Trim(), r.Region.Trim(), r.Count, r.PricePerHour, r.DiscountPercent));
+        }
+
+        var credits = new List<Credit>();
+        for (var i = 0; i < c.Credits.Count; i++)
+        {
+            var r = c.Credits[i];
+            var where = string.Create(CultureInfo.InvariantCulture, $"commitments.credits[{i}]");
+            if (r.Amount <= 0m)
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{where}.amount must be positive (dollars), got {r.Amount}"));
+            if (r.To <= r.From)
+                throw new ArgumentException($"{where}: to must be after from");
+            credits.Add(new Credit(Provider(r.Provider, where), r.Amount, r.From, r.To, r.Description));
+        }
+        return new PricingTerms { Discounts = discounts, SavingsPlans = plans, Reservations = reservations, Credits = credits };
+    }
 
     /// <summary>The labels and cap of the cost series on <c>/metrics</c> the file describes.</summary>
     public CostSeriesOptions ToCostSeriesOptions()

@@ -1,6 +1,8 @@
 using Burnrate.Attribution;
 using Burnrate.Inventory;
+using System.Globalization;
 using Burnrate.Pricing;
+using Burnrate.Pricing.Terms;
 using Burnrate.Telemetry;
 
 namespace Burnrate.Rating;
@@ -47,6 +49,11 @@ public sealed class RatingEngine
     private readonly Dictionary<string, Fraction> _nodeShares = new(StringComparer.Ordinal);
     private readonly List<string> _shareOrder = [];
 
+    // Commitments (reservations, savings plans) covering on-demand nodes for the minute being rated or the burn reading.
+    private readonly Dictionary<string, Coverage> _coverage = new(StringComparer.Ordinal);
+    private readonly List<CoverageCandidate> _candidates = [];
+    private Calibration _calibration = Calibration.None;
+
     public RatingEngine(IPriceBook prices, IRateCard rateCard, AttributionRules? rules = null, RatingOptions? options = null)
     {
         _prices = prices;
@@ -54,6 +61,19 @@ public sealed class RatingEngine
         _rules = rules ?? AttributionRules.None;
         _options = options ?? new RatingOptions();
     }
+
+    /// <summary>
+    /// The calibration factors applied to live rates (learned from reconciled bills); replaced whole, from any thread —
+    /// the next segment priced uses the new set.
+    /// </summary>
+    public Calibration Calibration
+    {
+        get => Volatile.Read(ref _calibration);
+        set => Volatile.Write(ref _calibration, value ?? Calibration.None);
+    }
+
+    /// <summary>Each savings plan's commitment (dollars per hour) left unspent by the last minute rated or burn read.</summary>
+    public IReadOnlyDictionary<string, decimal> UnspentCommitments { get; private set; } = new Dictionary<string, decimal>();
 
     /// <summary>The end of the last minute rated, or null before the first.</summary>
     public DateTimeOffset? RatedThrough => _ratedThrough;
@@ -171,6 +191,7 @@ public sealed class RatingEngine
 
         var end = minute.AddMinutes(1);
         var lines = new List<CostLine>();
+        AllocateCommitments(minute, end, instant: false);
         foreach (var node in _nodes.Values)
             RateNode(node, minute, end, lines);
         foreach (var volume in _volumes.Values)
@@ -202,6 +223,7 @@ public sealed class RatingEngine
         at = TruncateToSecond(at);
         var result = new List<BurnLine>();
         var segmentLines = new List<SegmentLine>();
+        AllocateCommitments(at, at, instant: true);
         foreach (var node in _nodes.Values)
         {
             if (!node.IsRunningAt(at, _options.Staleness))
@@ -430,6 +452,11 @@ public sealed class RatingEngine
         var nodeRate = price is null ? HourlyRate.Zero : HourlyRate.FromDollarsPerHour(price.PricePerHour);
         var gpuCount = node.Gpus.Length;
         var gpuRate = price is null || gpuCount == 0 ? HourlyRate.Zero : HourlyRate.FromDollarsPerHour(price.GpuPricePerHour);
+        if (price is not null && Terms(spec, capacity, ref source) is var multiplier && multiplier != 1m)
+        {
+            nodeRate = Scale(nodeRate, multiplier);
+            gpuRate = Scale(gpuRate, multiplier);
+        }
         if (gpuRate.NanosPerHour * gpuCount > nodeRate.NanosPerHour)
             gpuRate = new HourlyRate(nodeRate.NanosPerHour / Math.Max(gpuCount, 1));
         var computeRate = new HourlyRate(nodeRate.NanosPerHour - gpuRate.NanosPerHour * gpuCount);
@@ -481,6 +508,81 @@ public sealed class RatingEngine
         if (left > 0 || nodeShares.Count == 0)
             lines.Add(new SegmentLine(new LineKey(spec.Id, -1, WorkloadInfo.IdleId, CostComponent.Compute), new HourlyRate(left), new Fraction(held.Denominator - held.Numerator, held.Denominator)));
         return new PriceResult(source);
+    }
+
+    /// <summary>
+    /// The multiplier the bill applies to a node's listed rate — the commitment covering it (on demand only), the
+    /// negotiated discount, the learned calibration — with each named in <paramref name="source"/>; 1 when none.
+    /// </summary>
+    private decimal Terms(NodeSpec spec, CapacityType capacity, ref string source)
+    {
+        var multiplier = 1m;
+        if (capacity == CapacityType.OnDemand && _coverage.TryGetValue(spec.Id, out var coverage))
+        {
+            multiplier = coverage.Multiplier;
+            source += ";" + coverage.Note;
+        }
+        var discount = _options.Terms.DiscountMultiplier(spec.Provider, capacity);
+        if (discount != 1m)
+        {
+            multiplier *= discount;
+            source += string.Create(CultureInfo.InvariantCulture, $";discount:{(1m - discount) * 100m:0.####}%");
+        }
+        if (Calibration.Find(spec.Provider, CalibratedUsage.Compute, spec.InstanceType, capacity) is { } calibration)
+        {
+            multiplier *= calibration.Factor;
+            source += string.Create(CultureInfo.InvariantCulture, $";calibrated:{calibration.Factor:0.######}");
+        }
+        return multiplier;
+    }
+
+    private static HourlyRate Scale(HourlyRate rate, decimal multiplier) =>
+        new((long)decimal.Round(rate.NanosPerHour * multiplier, MidpointRounding.ToEven));
+
+    /// <summary>
+    /// Decides which on-demand nodes the reservations and savings plans cover over [<paramref name="start"/>,
+    /// <paramref name="end"/>) (a minute), or at the instant <paramref name="start"/> (a burn reading).
+    /// </summary>
+    private void AllocateCommitments(DateTimeOffset start, DateTimeOffset end, bool instant)
+    {
+        _coverage.Clear();
+        var terms = _options.Terms;
+        if (terms.Reservations.Count == 0 && terms.SavingsPlans.Count == 0)
+            return;
+        _candidates.Clear();
+        foreach (var node in _nodes.Values)
+        {
+            decimal running;
+            DateTimeOffset first;
+            if (instant)
+            {
+                if (!node.IsRunningAt(start, _options.Staleness))
+                    continue;
+                running = 1m;
+                first = start;
+            }
+            else
+            {
+                long ticks = 0;
+                first = end;
+                foreach (var (a, b) in node.AliveWithin(start, end))
+                {
+                    ticks += (b - a).Ticks;
+                    if (a < first)
+                        first = a;
+                }
+                if (ticks == 0)
+                    continue;
+                running = (decimal)ticks / (end - start).Ticks;
+            }
+            if (node.CapacityAt(first) != CapacityType.OnDemand)
+                continue;
+            var spec = node.Spec;
+            if (_prices.Find(spec.Provider, spec.Region, spec.Zone, spec.InstanceType, CapacityType.OnDemand, first) is not { } price)
+                continue;
+            _candidates.Add(new CoverageCandidate(spec.Id, spec.Provider, spec.Region, spec.InstanceType, price.PricePerHour, running, node.LaunchedAt(first)));
+        }
+        UnspentCommitments = CommitmentCoverage.Allocate(terms, _candidates, _coverage);
     }
 
     private void Accrue(Dictionary<LineKey, PendingRow> pending, SegmentLine line, int offset, int seconds, string source,
@@ -604,6 +706,18 @@ public sealed class RatingEngine
             var provider = node?.Spec.Provider ?? "";
             var region = node?.Spec.Region ?? "";
             var perGb = _rateCard.EgressPerGb(provider, region, kind); // $/GB = nano-dollars per byte
+            var source = string.Create(CultureInfo.InvariantCulture, $"ratecard:egress:{kind.ToString().ToLowerInvariant()}:{perGb}/GB");
+            var discount = _options.Terms.NetworkMultiplier(provider);
+            if (discount != 1m)
+            {
+                perGb *= discount;
+                source += string.Create(CultureInfo.InvariantCulture, $";discount:{(1m - discount) * 100m:0.####}%");
+            }
+            if (Calibration.Find(provider, CalibratedUsage.Network, "", CapacityType.OnDemand) is { } calibration)
+            {
+                perGb *= calibration.Factor;
+                source += string.Create(CultureInfo.InvariantCulture, $";calibrated:{calibration.Factor:0.######}");
+            }
             var cost = new Money((long)decimal.Round(perGb * bytes, MidpointRounding.AwayFromZero));
             var who = _workloads.TryGetValue(workloadId, out var w) ? w.Info : node?.Owner ?? new WorkloadInfo(workloadId, "", workloadId);
             output.Add(new CostLine
@@ -619,7 +733,7 @@ public sealed class RatingEngine
                 SharePpm = 1_000_000,
                 Quantity = bytes,
                 Cost = cost,
-                PriceSource = $"ratecard:egress:{kind.ToString().ToLowerInvariant()}:{perGb}/GB",
+                PriceSource = source,
                 Provider = provider,
                 Region = region,
                 InstanceType = node?.Spec.InstanceType ?? "",

@@ -18,6 +18,9 @@ public sealed class RatingOptions
     /// </summary>
     public bool SpotFallsBackToOnDemand { get; init; } = true;
 
+    /// <summary>Commitments and discounts live rates apply (config section <c>commitments:</c>).</summary>
+    public Pricing.Terms.PricingTerms Terms { get; init; } = Pricing.Terms.PricingTerms.None;
+
     /// <summary>How the cost series on <c>/metrics</c> are labelled and capped (config section <c>metrics:</c>).</summary>
     public CostSeriesOptions CostSeries { get; init; } = new();
 }

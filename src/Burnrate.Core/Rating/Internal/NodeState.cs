@@ -213,6 +213,17 @@ internal sealed class NodeState
             result.Sort(static (x, y) => string.CompareOrdinal(x.WorkloadId, y.WorkloadId));
     }
 
+    /// <summary>When the life running at (or last begun before) <paramref name="t"/> began; <paramref name="t"/> when none did.</summary>
+    public DateTimeOffset LaunchedAt(DateTimeOffset t)
+    {
+        for (var i = _alive.Count - 1; i >= 0; i--)
+        {
+            if (_alive[i].From <= t)
+                return _alive[i].From;
+        }
+        return t;
+    }
+
     public bool IsAliveAt(DateTimeOffset t)
     {
         foreach (var (from, to, _) in _alive)

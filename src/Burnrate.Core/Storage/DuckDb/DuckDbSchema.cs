@@ -148,6 +148,35 @@ internal static class DuckDbSchema
             $"CREATE TABLE billing_lines ({BillingLineColumns})",
             $"CREATE TABLE billing_lines_staging ({BillingLineColumns})",
         ]),
+        new SchemaMigration(4, "calibration factors and reconciled periods",
+        [
+            """
+            CREATE TABLE calibration_factors (
+                provider       VARCHAR NOT NULL,
+                usage          VARCHAR NOT NULL,
+                instance_type  VARCHAR NOT NULL,
+                capacity       VARCHAR NOT NULL,
+                factor         DECIMAL(38, 18) NOT NULL,
+                estimated      DECIMAL(38, 12) NOT NULL,
+                effective      DECIMAL(38, 12) NOT NULL,
+                period_from    TIMESTAMP NOT NULL,
+                period_to      TIMESTAMP NOT NULL,
+                learned_at     TIMESTAMP NOT NULL,
+                PRIMARY KEY (provider, usage, instance_type, capacity)
+            )
+            """,
+            """
+            CREATE TABLE reconciled_periods (
+                provider       VARCHAR NOT NULL,
+                period_from    TIMESTAMP NOT NULL,
+                period_to      TIMESTAMP NOT NULL,
+                estimated      DECIMAL(38, 12) NOT NULL,
+                effective      DECIMAL(38, 12) NOT NULL,
+                reconciled_at  TIMESTAMP NOT NULL,
+                PRIMARY KEY (provider, period_from)
+            )
+            """,
+        ]),
     ];
 
     /// <summary>The version this build writes and reads.</summary>

@@ -1,0 +1,173 @@
+using Burnrate.Billing;
+using Burnrate.Configuration;
+using Burnrate.Pricing;
+using Burnrate.Pricing.Terms;
+using Burnrate.Rating;
+using Burnrate.Simulation;
+using Burnrate.Storage;
+using Burnrate.Storage.DuckDb;
+using Burnrate.Telemetry;
+
+namespace Burnrate.Tests.Billing;
+
+/// <summary>
+/// Issue 6's ground truth: a simulated month billed by the simulator with an 8 % negotiated discount (not in
+/// Burnrate's config), a savings plan covering 60 % of the baseline (in the config), spot price moves and egress.
+/// </summary>
+public sealed class GroundTruthTests : IDisposable
+{
+    private static readonly DateTimeOffset s_start = new(2026, 3, 2, 0, 0, 0, TimeSpan.Zero); // a Monday
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "burnrate-truth-" + Guid.NewGuid().ToString("N"));
+
+    public GroundTruthTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_directory))
+            Directory.Delete(_directory, recursive: true);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private sealed class Month
+    {
+        public required PriceBook Book { get; init; }
+        public required IRateCard RateCard { get; init; }
+        public required GroundTruthMonth Fleet { get; init; }
+        public required PricingTerms Known { get; init; }
+        public required PricingTerms True { get; init; }
+        public required RatingEngine Engine { get; init; }
+        public required DuckDbCostStore Store { get; init; }
+        public int Next { get; set; }
+
+        /// <summary>Rates [from, to) minute by minute, applying each event before the minute it falls in.</summary>
+        public async Task RateAsync(DateTimeOffset from, DateTimeOffset to)
+        {
+            var events = Fleet.Events();
+            var batch = new List<CostLine>();
+            for (var minute = from; minute < to; minute = minute.AddMinutes(1))
+            {
+                var end = minute.AddMinutes(1);
+                while (Next < events.Count && events[Next].Time < end)
+                    Engine.Apply(events[Next++]);
+                batch.AddRange(Engine.RateMinute(minute).Lines);
+                if (batch.Count >= 100_000)
+                {
+                    await Store.WriteAsync(batch, Ct);
+                    batch.Clear();
+                }
+            }
+            await Store.WriteAsync(batch, Ct);
+        }
+
+        /// <summary>The ledger's cost per (workload, day) over [from, to).</summary>
+        public async Task<Dictionary<(string, DateTime), decimal>> LedgerByWorkloadDayAsync(DateTimeOffset from, DateTimeOffset to)
+        {
+            var rows = await Store.QueryCostsAsync(new CostQuery { From = from, To = to, By = [CostDimension.Workload], Step = TimeSpan.FromDays(1) }, Ct);
+            return rows.Where(r => r.Cost.Nanos != 0).ToDictionary(r => (r.Keys[0], r.BucketStart!.Value.UtcDateTime.Date), r => r.Cost.Dollars);
+        }
+    }
+
+    private static async Task<Month> PlanAsync(int days)
+    {
+        var (book, rateCard) = PricingSetup.Load(new BurnrateConfig());
+        var fleet = GroundTruthMonth.Plan(s_start, days, seed: 6, book);
+        var baselinePerHour = book.Find("aws", "us-east-1", "", "p4d.24xlarge", CapacityType.OnDemand, s_start)!.PricePerHour * fleet.BaselineNodes;
+        // The plan's commitment buys 60 % of the baseline at its 28 % discount.
+        var plan = new SavingsPlan("compute-1y", "aws", decimal.Round(baselinePerHour * 0.6m * 0.72m, 4), 28m, [], []);
+        var known = new PricingTerms { SavingsPlans = [plan] };
+        var truth = known with { Discounts = [new NegotiatedDiscount("aws", 8m, [], AppliesToNetwork: true)] };
+        var store = await DuckDbCostStore.OpenAsync(":memory:", ct: Ct);
+        return new Month
+        {
+            Book = book,
+            RateCard = rateCard,
+            Fleet = fleet,
+            Known = known,
+            True = truth,
+            Engine = new RatingEngine(book, rateCard, options: new RatingOptions { Terms = known }),
+            Store = store,
+        };
+    }
+
+    private Dictionary<(string, DateTime), decimal> Bill(Month month, DateTimeOffset from, DateTimeOffset to, out string path)
+    {
+        path = Path.Combine(_directory, $"bill-{from:yyyyMMdd}.focus.csv");
+        using var writer = File.CreateText(path);
+        return new(month.Fleet.WriteFocus(writer, from, to, month.Book, month.RateCard, month.True));
+    }
+
+    [Fact]
+    public async Task After_reconciling_the_first_week_the_live_estimate_is_within_half_a_percent_per_workload_day()
+    {
+        var month = await PlanAsync(days: 28);
+        await using var store = month.Store;
+        var week1 = s_start.AddDays(7);
+        var end = s_start.AddDays(28);
+
+        await month.RateAsync(s_start, week1);
+        var truth1 = Bill(month, s_start, week1, out var bill1);
+        var import = await FocusImporter.ImportAsync(store, bill1, "week-1", cancellationToken: Ct);
+        Assert.Equal(0, import.RowsSkipped);
+
+        // Before calibration: the savings plan is known, the negotiated discount is not — the estimate is over the bill by about it.
+        var ledger1 = await month.LedgerByWorkloadDayAsync(s_start, week1);
+        Assert.Equal(truth1.Keys.OrderBy(k => k), ledger1.Keys.OrderBy(k => k));
+        foreach (var (key, trueCost) in truth1)
+            Assert.InRange((ledger1[key] - trueCost) / trueCost, 0.080m, 0.095m); // 1/0.92 − 1 = 8.7 %
+
+        var calibrator = new Calibrator(store, month.Engine.Calibration, TimeProvider.System);
+        var report = await Reconciler.ReconcileAsync(store, s_start, week1, calibrator, Ct);
+        var aws = Assert.Single(report.Providers);
+        Assert.InRange(aws.EffectiveVsEstimate!.Value, -0.085m, -0.075m);
+        var learned = calibrator.Result!.Learned;
+        // One factor per (usage, instance type, capacity) the week used: p4d and g5 on demand, p5 spot, egress.
+        Assert.Equal(
+            ["compute g5.12xlarge on_demand", "compute p4d.24xlarge on_demand", "compute p5.48xlarge spot", "network  on_demand"],
+            learned.Select(f => $"{f.Usage.ToString().ToLowerInvariant()} {f.InstanceType} {f.Capacity.ToName()}").Order(StringComparer.Ordinal));
+        Assert.All(learned, f => Assert.InRange(f.Factor, 0.915m, 0.925m));
+        month.Engine.Calibration = month.Engine.Calibration.With(learned);
+
+        // After: the following three weeks, rated live with the learned factors, against their bill.
+        await month.RateAsync(week1, end);
+        var truth = Bill(month, week1, end, out _);
+        var ledger = await month.LedgerByWorkloadDayAsync(week1, end);
+        Assert.Equal(truth.Keys.OrderBy(k => k), ledger.Keys.OrderBy(k => k));
+        var worst = 0m;
+        foreach (var (key, trueCost) in truth)
+        {
+            var error = Math.Abs(ledger[key] - trueCost) / trueCost;
+            Assert.True(error <= 0.005m, $"{key}: estimate {ledger[key]} vs bill {trueCost} ({error:P3})");
+            worst = Math.Max(worst, error);
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine($"{truth.Count} workload-days, worst error {worst:P4}");
+    }
+
+    [Fact]
+    public async Task Without_the_savings_plan_in_the_config_the_baseline_is_over_estimated_by_the_plans_discount()
+    {
+        // The savings plan in the config is what brings the covered baseline nodes to the bill: without it they read
+        // 1/0.72 of their cost. (Checks the coverage goes to the longest-running nodes: three of five baseline nodes.)
+        var month = await PlanAsync(days: 1);
+        await using var store = month.Store;
+        var engine = new RatingEngine(month.Book, month.RateCard, options: new RatingOptions());
+        var withPlan = month.Engine;
+        var day = s_start.AddDays(1);
+        foreach (var e in month.Fleet.Events().Where(e => e.Time < day))
+        {
+            engine.Apply(e);
+            withPlan.Apply(e);
+        }
+        var at = s_start.AddHours(12);
+        var plain = engine.CurrentBurn(at).GroupBy(l => l.ResourceId).ToDictionary(g => g.Key, g => g.Sum(l => l.Rate.NanosPerHour));
+        var covered = withPlan.CurrentBurn(at).GroupBy(l => l.ResourceId).ToDictionary(g => g.Key, g => g.Sum(l => l.Rate.NanosPerHour));
+        for (var i = 0; i < 5; i++)
+        {
+            var id = $"i-base{i:D2}";
+            var ratio = (decimal)covered[id] / plain[id];
+            Assert.Equal(i < 3 ? 0.72m : 1m, decimal.Round(ratio, 6));
+        }
+        Assert.Equal(covered["i-spot0-01"], plain["i-spot0-01"]); // spot is never covered
+        Assert.True(withPlan.UnspentCommitments["compute-1y"] < 0.01m);
+    }
+}
