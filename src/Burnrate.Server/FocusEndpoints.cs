@@ -32,14 +32,23 @@ public static class FocusEndpoints
     {
         app.MapPost("/api/v1/billing/focus", ImportAsync).RequireScope(ApiScopes.Admin); // bills cover every team
         app.MapGet("/api/v1/focus", ExportAsync).RequireScope(ApiScopes.Admin); // every team's rows: no team filter yet
+        app.MapGet("/api/v1/billing/calibration", CalibrationAsync).RequireScope(ApiScopes.Admin); // provider-wide figures
         return app;
     }
 
     private static async Task<IResult> ImportAsync(HttpContext context, CancellationToken cancellationToken)
     {
         var query = context.Request.Query;
-        if (ApiJson.RefuseUnknownParameters(query, ImportTitle, "name") is { } unknown)
+        if (ApiJson.RefuseUnknownParameters(query, ImportTitle, "name", "calibrate") is { } unknown)
             return unknown;
+        var learn = query["calibrate"].LastOrDefault() switch
+        {
+            null or "true" => true,
+            "false" => false,
+            var other => (bool?)null,
+        };
+        if (learn is not { } calibrate)
+            return ApiJson.BadRequest(ImportTitle, $"calibrate: '{query["calibrate"].LastOrDefault()}' is not true or false");
         var maxBodyBytes = context.RequestServices.GetService<FocusImportLimit>()?.MaxBodyBytes ?? DefaultMaxBodyBytes;
         if (context.Request.ContentLength > maxBodyBytes)
             return TooLarge(maxBodyBytes);
@@ -81,9 +90,10 @@ public static class FocusEndpoints
             {
                 return ApiJson.BadRequest(ImportTitle, e.Message.Replace(Path.GetFileName(temp), "the body", StringComparison.Ordinal));
             }
-            ReconciliationReport? report = result.PeriodStart is { } start && result.PeriodEnd is { } end
-                ? await Reconciler.ReconcileAsync(store, start, end, cancellationToken: ct).ConfigureAwait(false)
-                : null;
+            ReconciliationReport? report = null;
+            CalibrationResult? learned = null;
+            if (result.PeriodStart is { } start && result.PeriodEnd is { } end)
+                (report, learned) = await ReconcileAndCalibrateAsync(context, store, start, end, calibrate, ct).ConfigureAwait(false);
             return ApiJson.Document(json =>
             {
                 json.WriteStartObject();
@@ -94,6 +104,11 @@ public static class FocusEndpoints
                     json.WriteNullValue();
                 else
                     FocusJson.WriteReconciliation(json, report);
+                json.WritePropertyName("calibration");
+                if (learned is null)
+                    json.WriteNullValue();
+                else
+                    FocusJson.WriteCalibrationResult(json, learned);
                 json.WriteEndObject();
             });
         }
@@ -101,6 +116,67 @@ public static class FocusEndpoints
         {
             File.Delete(temp);
         }
+    }
+
+    /// <summary>
+    /// Reconciles, and (unless told not to) learns calibration from it: stored, and applied to the live rating engine
+    /// from the next segment it prices. One at a time, so two bills cannot both learn from the same calibration.
+    /// </summary>
+    private static async Task<(ReconciliationReport Report, CalibrationResult? Learned)> ReconcileAndCalibrateAsync(
+        HttpContext context, ICostStore store, DateTimeOffset from, DateTimeOffset to, bool learn, CancellationToken ct)
+    {
+        var pipeline = context.RequestServices.GetService<Rating.CostPipeline>();
+        var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        await s_calibrating.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var current = pipeline?.Calibration ?? await Calibrations.LoadAsync(store, ct).ConfigureAwait(false);
+            var (report, learned, calibration) = await Calibrations.ReconcileAsync(store, from, to, current, time, learn, ct).ConfigureAwait(false);
+            if (pipeline is not null)
+                pipeline.Calibration = calibration;
+            return (report, learned);
+        }
+        finally
+        {
+            s_calibrating.Release();
+        }
+    }
+
+    private static readonly SemaphoreSlim s_calibrating = new(1, 1);
+
+    /// <summary><c>GET /api/v1/billing/calibration</c>: the factors in force, the reconciled periods, the commitments' unspent part.</summary>
+    private static async Task<IResult> CalibrationAsync(HttpContext context, CancellationToken cancellationToken)
+    {
+        if (ApiJson.RefuseUnknownParameters(context.Request.Query, "Invalid calibration query") is { } unknown)
+            return unknown;
+        var store = context.RequestServices.GetRequiredService<ICostStore>();
+        var pipeline = context.RequestServices.GetService<Rating.CostPipeline>();
+        var calibration = pipeline?.Calibration ?? await Calibrations.LoadAsync(store, cancellationToken).ConfigureAwait(false);
+        var periods = store is ICalibrationStore kept ? await kept.GetReconciledPeriodsAsync(cancellationToken).ConfigureAwait(false) : [];
+        var unspent = pipeline?.UnspentCommitments ?? new Dictionary<string, decimal>();
+        return ApiJson.Document(json =>
+        {
+            json.WriteStartObject();
+            FocusJson.WriteFactors(json, "factors", calibration.Factors);
+            json.WriteStartArray("reconciled_periods");
+            foreach (var p in periods)
+            {
+                json.WriteStartObject();
+                json.WriteString("provider", p.Provider);
+                json.WriteString("from", ApiJson.Time(p.From));
+                json.WriteString("to", ApiJson.Time(p.To));
+                json.WriteString("estimated_cost", FocusJson.Exact(decimal.Round(p.Estimated, 9)));
+                json.WriteString("effective_cost", FocusJson.Exact(p.Effective));
+                json.WriteString("reconciled_at", ApiJson.Time(p.ReconciledAt));
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteStartObject("unspent_commitments_usd_per_hour");
+            foreach (var (plan, dollars) in unspent.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                json.WriteString(plan, FocusJson.Exact(decimal.Round(dollars, 9)));
+            json.WriteEndObject();
+            json.WriteEndObject();
+        });
     }
 
     private static IResult TooLarge(long maxBodyBytes) =>

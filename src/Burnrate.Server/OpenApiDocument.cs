@@ -178,6 +178,10 @@ public static class OpenApiDocument
         ["/api/v1/alerts/delivery"] = Get("Alert delivery per notification target", "See docs/alerts.md#delivery. Needs the admin scope.", [],
             Responses(Ok(Ref("AlertDelivery"))), "alerts"),
         ["/api/v1/billing/focus"] = FocusImportPath(),
+        ["/api/v1/billing/calibration"] = Get("Calibration in force",
+            "The calibration factors live rating applies (learned from reconciled bills: docs/billing.md#calibration), the periods reconciled per provider, "
+            + "and each savings plan's commitment left unspent by the last minute rated. Needs the admin scope.", [],
+            Responses(Ok(Ref("Calibration"))), "billing"),
         ["/api/v1/focus"] = Get("The ledger as a FOCUS 1.2 file",
             "Burnrate's estimate over [from, to) as FOCUS 1.2 cost and usage rows, one per hour (or minute) and provider, region, resource, instance type, capacity, component, team, project and workload. "
             + "Every FOCUS 1.2 mandatory column is filled; amounts are exact (nine decimals). Columns: docs/billing.md#export.",
@@ -335,8 +339,22 @@ public static class OpenApiDocument
             [("provider", String()), ("count", Integer()), ("billed_cost", Ref("Money")), ("effective_cost", Ref("Money")), ("estimated_cost", Ref("Money")), ("examples", Array(String()))],
             "provider", "count", "billed_cost", "effective_cost", "estimated_cost", "examples"),
         ["FocusImportResult"] = Object("POST /api/v1/billing/focus",
-            [("import", Ref("FocusImport")), ("reconciliation", Nullable(Ref("Reconciliation")))],
-            "import", "reconciliation"),
+            [("import", Ref("FocusImport")), ("reconciliation", Nullable(Ref("Reconciliation"))),
+             ("calibration", Nullable(Object("What the bill taught (null with calibrate=false or nothing to reconcile)",
+                [("learned", Array(Ref("CalibrationFactor"))), ("skipped", Array(String("A key not learned, and why")))], "learned", "skipped")))],
+            "import", "reconciliation", "calibration"),
+        ["CalibrationFactor"] = Object("A learned ratio of the bill's effective cost to Burnrate's estimate",
+            [("provider", String()), ("usage", Enum("compute", "network")), ("instance_type", String("Empty for network")),
+             ("capacity_type", Enum("on_demand", "spot", "reserved")), ("factor", Ref("Decimal")), ("estimated_cost", Ref("Decimal")),
+             ("effective_cost", Ref("Decimal")), ("from", Time()), ("to", Time()), ("learned_at", Time())],
+            "provider", "usage", "instance_type", "capacity_type", "factor", "estimated_cost", "effective_cost", "from", "to", "learned_at"),
+        ["Calibration"] = Object("GET /api/v1/billing/calibration",
+            [("factors", Array(Ref("CalibrationFactor"))),
+             ("reconciled_periods", Array(Object("",
+                [("provider", String()), ("from", Time()), ("to", Time()), ("estimated_cost", Ref("Decimal")), ("effective_cost", Ref("Decimal")), ("reconciled_at", Time())],
+                "provider", "from", "to", "estimated_cost", "effective_cost", "reconciled_at"))),
+             ("unspent_commitments_usd_per_hour", new JsonObject { ["type"] = "object", ["additionalProperties"] = Ref("Decimal") })],
+            "factors", "reconciled_periods", "unspent_commitments_usd_per_hour"),
         ["Alert"] = Object("An alert pending or firing",
             [("rule", String()), ("fingerprint", String()), ("state", Enum("pending", "firing")), ("starts_at", Time()), ("evidence_at", Time()),
              ("labels", new JsonObject { ["type"] = "object", ["additionalProperties"] = String() }),
@@ -370,7 +388,9 @@ public static class OpenApiDocument
                 Problem("400", "Not a FOCUS file, or a mandatory column of its version is missing (detail names it)"),
                 Problem("413", "The body is larger than 512 MiB")),
             "billing");
-        path["post"]!.AsObject().Insert(3, "parameters", new JsonArray(Query("name", "The source's name: uploads with the same name replace each other's lines. Default: the body's SHA-256", String())));
+        path["post"]!.AsObject().Insert(3, "parameters", new JsonArray(
+            Query("name", "The source's name: uploads with the same name replace each other's lines. Default: the body's SHA-256", String()),
+            Query("calibrate", "true (default): learn calibration factors from the bill and apply them to live rates from now on; false: compare only", Enum("true", "false"))));
         return path;
     }
 

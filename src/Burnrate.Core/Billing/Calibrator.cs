@@ -137,3 +137,33 @@ public sealed class Calibrator(ICostStore store, Calibration current, TimeProvid
         return new CalibrationResult(learned, periods, skipped);
     }
 }
+
+/// <summary>Reconciling with calibration, as the CLI and the API do it: learn, keep, and hand over the new set.</summary>
+public static class Calibrations
+{
+    /// <summary>The calibration the store keeps, or none when the store keeps none.</summary>
+    public static async Task<Calibration> LoadAsync(ICostStore store, CancellationToken cancellationToken = default) =>
+        store is ICalibrationStore kept
+            ? new Calibration(await kept.GetCalibrationAsync(cancellationToken).ConfigureAwait(false))
+            : Calibration.None;
+
+    /// <summary>
+    /// Reconciles [<paramref name="from"/>, <paramref name="to"/>); when <paramref name="learn"/>, learns factors from it
+    /// (relative to <paramref name="current"/>), stores them and the reconciled periods, and returns the calibration
+    /// to rate with from now on (<paramref name="current"/> when nothing was learned).
+    /// </summary>
+    public static async Task<(ReconciliationReport Report, CalibrationResult? Learned, Calibration Calibration)> ReconcileAsync(
+        ICostStore store, DateTimeOffset from, DateTimeOffset to, Calibration current, TimeProvider time, bool learn, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(current);
+        ArgumentNullException.ThrowIfNull(time);
+        var calibrator = learn ? new Calibrator(store, current, time) : null;
+        var report = await Reconciler.ReconcileAsync(store, from, to, calibrator, cancellationToken).ConfigureAwait(false);
+        if (calibrator?.Result is not { } result)
+            return (report, null, current);
+        if (store is ICalibrationStore kept)
+            await kept.SaveCalibrationAsync(result.Learned, result.Periods, cancellationToken).ConfigureAwait(false);
+        return (report, result, result.Learned.Count == 0 ? current : current.With(result.Learned));
+    }
+}

@@ -74,6 +74,46 @@ public static class FocusJson
     /// <summary>An exact decimal as invariant text, without exponent or trailing zeros beyond what it holds.</summary>
     public static string Exact(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>What a reconciliation taught: <c>{"learned": [factor...], "skipped": [text...]}</c>.</summary>
+    public static void WriteCalibrationResult(Utf8JsonWriter json, CalibrationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(result);
+        json.WriteStartObject();
+        WriteFactors(json, "learned", result.Learned);
+        json.WriteStartArray("skipped");
+        foreach (var s in result.Skipped)
+            json.WriteStringValue(s);
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>An array property of calibration factors.</summary>
+    public static void WriteFactors(Utf8JsonWriter json, string name, IReadOnlyList<Pricing.Terms.CalibrationFactor> factors)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(factors);
+        json.WriteStartArray(name);
+        foreach (var f in factors)
+        {
+            json.WriteStartObject();
+            json.WriteString("provider", f.Provider);
+            json.WriteString("usage", f.Usage == Pricing.Terms.CalibratedUsage.Network ? "network" : "compute");
+            json.WriteString("instance_type", f.InstanceType);
+            json.WriteString("capacity_type", Pricing.CapacityTypes.ToName(f.Capacity));
+            json.WriteString("factor", Exact(f.Factor));
+            json.WriteString("estimated_cost", Exact(decimal.Round(f.Estimated, 9)));
+            json.WriteString("effective_cost", Exact(f.Effective));
+            json.WriteString("from", Time(f.From));
+            json.WriteString("to", Time(f.To));
+            json.WriteString("learned_at", Time(f.LearnedAt));
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+    }
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
     private static void Groups(Utf8JsonWriter json, string name, string keyName, IReadOnlyList<ReconciledGroup> groups)
     {
         json.WriteStartArray(name);

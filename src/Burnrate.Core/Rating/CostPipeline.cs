@@ -51,6 +51,23 @@ public sealed partial class CostPipeline : IDisposable
     /// </summary>
     public AlertEngine? Alerts { get; set; }
 
+    /// <summary>The calibration factors live rating applies (learned from reconciled bills); settable from any thread.</summary>
+    public Pricing.Terms.Calibration Calibration
+    {
+        get => _engine.Calibration;
+        set => _engine.Calibration = value;
+    }
+
+    /// <summary>Each savings plan's commitment ($/h) left unspent by the last minute rated or burn read.</summary>
+    public IReadOnlyDictionary<string, decimal> UnspentCommitments
+    {
+        get
+        {
+            lock (_lock)
+                return new Dictionary<string, decimal>(_engine.UnspentCommitments, StringComparer.Ordinal);
+        }
+    }
+
     /// <summary>Events applied so far.</summary>
     public long EventCount => Interlocked.Read(ref _eventCount);
 

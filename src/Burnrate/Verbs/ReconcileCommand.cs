@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Burnrate.Billing;
+using Burnrate.Pricing;
 using Burnrate.Reporting;
 using Burnrate.Storage;
 using Spectre.Console;
@@ -27,10 +28,14 @@ internal static class ReconcileCommand
             DefaultValueFactory = _ => "table",
         };
         format.AcceptOnlyFromAmong("table", "json");
+        var noCalibrate = new Option<bool>("--no-calibrate")
+        {
+            Description = "Compare only: do not learn calibration factors from the bill (by default they are learned, stored in the ledger's database, and applied to live rates by the next `burnrate serve`)",
+        };
 
         var command = new Command("reconcile", "Import FOCUS bills and compare them with Burnrate's estimate (per provider, team, resource)")
         {
-            files, format,
+            files, format, noCalibrate,
         };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
@@ -59,14 +64,19 @@ internal static class ReconcileCommand
 
                 var starts = results.Where(r => r.PeriodStart is not null).Select(r => r.PeriodStart!.Value).ToList();
                 var ends = results.Where(r => r.PeriodEnd is not null).Select(r => r.PeriodEnd!.Value).ToList();
-                ReconciliationReport? report = starts.Count == 0
-                    ? null
-                    : await Reconciler.ReconcileAsync(store, starts.Min(), ends.Max(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                ReconciliationReport? report = null;
+                CalibrationResult? learned = null;
+                if (starts.Count > 0)
+                {
+                    var current = await Calibrations.LoadAsync(store, cancellationToken).ConfigureAwait(false);
+                    (report, learned, _) = await Calibrations.ReconcileAsync(store, starts.Min(), ends.Max(), current, services.Time,
+                        learn: !parse.GetValue(noCalibrate), cancellationToken).ConfigureAwait(false);
+                }
 
                 if (parse.GetValue(format) == "json")
-                    await WriteJsonAsync(services.Out, results, report).ConfigureAwait(false);
+                    await WriteJsonAsync(services.Out, results, report, learned).ConfigureAwait(false);
                 else
-                    WriteTables(Terminal.Create(services.Out), results, report);
+                    WriteTables(Terminal.Create(services.Out), results, report, learned);
             }
             await services.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
             return ExitCodes.Ok;
@@ -102,7 +112,7 @@ internal static class ReconcileCommand
         }
     }
 
-    private static async Task WriteJsonAsync(TextWriter writer, List<FocusImportResult> results, ReconciliationReport? report)
+    private static async Task WriteJsonAsync(TextWriter writer, List<FocusImportResult> results, ReconciliationReport? report, CalibrationResult? learned)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -117,13 +127,18 @@ internal static class ReconcileCommand
                 json.WriteNullValue();
             else
                 FocusJson.WriteReconciliation(json, report);
+            json.WritePropertyName("calibration");
+            if (learned is null)
+                json.WriteNullValue();
+            else
+                FocusJson.WriteCalibrationResult(json, learned);
             json.WriteEndObject();
         }
         await writer.WriteAsync(System.Text.Encoding.UTF8.GetString(buffer.ToArray())).ConfigureAwait(false);
         await writer.WriteAsync('\n').ConfigureAwait(false);
     }
 
-    private static void WriteTables(IAnsiConsole console, List<FocusImportResult> results, ReconciliationReport? report)
+    private static void WriteTables(IAnsiConsole console, List<FocusImportResult> results, ReconciliationReport? report, CalibrationResult? learned)
     {
         foreach (var r in results)
         {
@@ -163,6 +178,25 @@ internal static class ReconcileCommand
             console.Write(unmatched);
         else
             console.WriteLine("every bill line matched a ledger resource-day, and every ledger resource-day a bill line");
+        if (learned is null)
+            return;
+        if (learned.Learned.Count > 0)
+        {
+            console.WriteLine("calibration learned (applied to live rates by the next `burnrate serve`; docs/billing.md#calibration):");
+            var factors = new Table().Border(TableBorder.Rounded).AddColumns("provider", "usage", "instance type", "capacity", "estimated", "effective", "factor");
+            foreach (var f in learned.Learned)
+            {
+                factors.AddRow(Markup.Escape(f.Provider), f.Usage.ToString().ToLowerInvariant(), Markup.Escape(f.InstanceType.Length > 0 ? f.InstanceType : "-"),
+                    f.Capacity.ToName(), Dollars(f.Estimated), Dollars(f.Effective), f.Factor.ToString("0.######", CultureInfo.InvariantCulture));
+            }
+            console.Write(factors);
+        }
+        else
+        {
+            console.WriteLine("calibration: nothing learned (no usage line matched the ledger)");
+        }
+        foreach (var s in learned.Skipped)
+            console.WriteLine("calibration skipped " + Markup.Escape(s));
     }
 
     private static Table GroupTable(string name, IReadOnlyList<ReconciledGroup> groups)

@@ -46,7 +46,11 @@ internal static partial class ServeCommand
             var (book, rateCard) = PricingSetup.Load(config, logger);
             var ratingOptions = config.ToRatingOptions();
             await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
-            var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
+            var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions)
+            {
+                // What earlier bills taught (docs/billing.md#calibration), before the log is replayed and rated.
+                Calibration = await Billing.Calibrations.LoadAsync(store, cancellationToken).ConfigureAwait(false),
+            };
             using var pipeline = new CostPipeline(engine, store, ratingOptions, logger);
             // Every alert is a log line, and goes to the configured targets (Alertmanager, webhooks, Slack) and actions.
             using var deliveryHttp = new HttpClient();

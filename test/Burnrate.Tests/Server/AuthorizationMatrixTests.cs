@@ -105,6 +105,7 @@ public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFix
         ["GET /metrics"] = Access.Read,
         ["GET /api/v1/alerts/delivery"] = Access.Admin,
         ["GET /api/v1/focus"] = Access.Admin,
+        ["GET /api/v1/billing/calibration"] = Access.Admin,
         ["POST /api/v1/billing/focus"] = Access.AdminUpload,
     };
 
