@@ -1,4 +1,7 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
 using Burnrate.Billing;
+using Burnrate.Cli;
 using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Pricing.Terms;
@@ -6,7 +9,9 @@ using Burnrate.Rating;
 using Burnrate.Simulation;
 using Burnrate.Storage;
 using Burnrate.Storage.DuckDb;
-using Burnrate.Telemetry;
+using Burnrate.Server;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Burnrate.Tests.Billing;
 
@@ -68,7 +73,7 @@ public sealed class GroundTruthTests : IDisposable
         }
     }
 
-    private static async Task<Month> PlanAsync(int days)
+    private static async Task<Month> PlanAsync(int days, string database = ":memory:")
     {
         var (book, rateCard) = PricingSetup.Load(new BurnrateConfig());
         var fleet = GroundTruthMonth.Plan(s_start, days, seed: 6, book);
@@ -77,7 +82,7 @@ public sealed class GroundTruthTests : IDisposable
         var plan = new SavingsPlan("compute-1y", "aws", decimal.Round(baselinePerHour * 0.6m * 0.72m, 4), 28m, [], []);
         var known = new PricingTerms { SavingsPlans = [plan] };
         var truth = known with { Discounts = [new NegotiatedDiscount("aws", 8m, [], AppliesToNetwork: true)] };
-        var store = await DuckDbCostStore.OpenAsync(":memory:", ct: Ct);
+        var store = await DuckDbCostStore.OpenAsync(database, ct: Ct);
         return new Month
         {
             Book = book,
@@ -169,5 +174,93 @@ public sealed class GroundTruthTests : IDisposable
         }
         Assert.Equal(covered["i-spot0-01"], plain["i-spot0-01"]); // spot is never covered
         Assert.True(withPlan.UnspentCommitments["compute-1y"] < 0.01m);
+    }
+
+    [Fact]
+    public async Task Posting_the_bill_to_a_running_server_calibrates_its_live_burn_and_keeps_the_factors()
+    {
+        var month = await PlanAsync(days: 2);
+        await using var store = month.Store;
+        var day1 = s_start.AddDays(1);
+        await month.RateAsync(s_start, day1);
+        Bill(month, s_start, day1, out var bill);
+        var noon = day1.AddHours(12);
+        foreach (var e in month.Fleet.Events().Skip(month.Next).TakeWhile(e => e.Time <= noon))
+            month.Engine.Apply(e);
+        using var pipeline = new CostPipeline(month.Engine, store);
+        await using var app = BurnrateServer.Build(new BurnrateServerOptions
+        {
+            Listen = "127.0.0.1:0",
+            Store = store,
+            Time = new FakeTimeProvider(noon),
+            ConfigureServices = s => s.AddSingleton(pipeline),
+        });
+        await app.StartAsync(Ct);
+        using var client = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
+
+        var before = await BurnAsync(client);
+        using (var none = JsonDocument.Parse(await client.GetStringAsync("/api/v1/billing/calibration", Ct)))
+            Assert.Equal(0, none.RootElement.GetProperty("factors").GetArrayLength());
+        var content = new StreamContent(File.OpenRead(bill));
+        content.Headers.ContentType = new MediaTypeHeaderValue("text/csv");
+        using var posted = await client.PostAsync("/api/v1/billing/focus?name=day-1", content, Ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, posted.StatusCode);
+        using (var answer = JsonDocument.Parse(await posted.Content.ReadAsStringAsync(Ct)))
+            Assert.Equal(4, answer.RootElement.GetProperty("calibration").GetProperty("learned").GetArrayLength());
+
+        // From now on the live burn is the bill's: about 8 % below the list-based rate, every line.
+        var after = await BurnAsync(client);
+        Assert.InRange(after / before, 0.915m, 0.925m);
+        using var calibration = JsonDocument.Parse(await client.GetStringAsync("/api/v1/billing/calibration", Ct));
+        var factors = calibration.RootElement.GetProperty("factors").EnumerateArray().ToList();
+        Assert.Equal(4, factors.Count);
+        Assert.All(factors, f => Assert.InRange(decimal.Parse(f.GetProperty("factor").GetString()!, System.Globalization.CultureInfo.InvariantCulture), 0.915m, 0.925m));
+        var period = Assert.Single(calibration.RootElement.GetProperty("reconciled_periods").EnumerateArray());
+        Assert.Equal("aws", period.GetProperty("provider").GetString());
+        Assert.Equal("2026-03-02T00:00:00Z", period.GetProperty("from").GetString());
+        // Kept in the store: what `serve` loads at its next start.
+        Assert.Equal(4, (await Calibrations.LoadAsync(store, Ct)).Factors.Count);
+
+        static async Task<decimal> BurnAsync(HttpClient client)
+        {
+            using var burn = JsonDocument.Parse(await client.GetStringAsync("/api/v1/burn", Ct));
+            return decimal.Parse(burn.RootElement.GetProperty("total_usd_per_hour").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Burnrate_reconcile_learns_and_stores_the_calibration_unless_told_not_to(bool noCalibrate)
+    {
+        var data = Path.Combine(_directory, "data");
+        var month = await PlanAsync(days: 1, CliServices.LedgerPath(data));
+        var day1 = s_start.AddDays(1);
+        await using (month.Store)
+            await month.RateAsync(s_start, day1);
+        Bill(month, s_start, day1, out var bill);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var real = Composition.CreateServices();
+        var services = new CliServices { OpenStore = real.OpenStore, LoadPriceBook = real.LoadPriceBook, Out = output, Error = error };
+
+        string[] args = ["reconcile", bill, "--data", data, "--format", "json", .. (noCalibrate ? new[] { "--no-calibrate" } : [])];
+        var exit = await BurnrateCli.InvokeAsync(services, args, Ct);
+
+        Assert.True(exit == 0, error.ToString());
+        using var json = JsonDocument.Parse(output.ToString());
+        var calibration = json.RootElement.GetProperty("calibration");
+        await using var store = await DuckDbCostStore.OpenAsync(CliServices.LedgerPath(data), ct: Ct);
+        var kept = await Calibrations.LoadAsync(store, Ct);
+        if (noCalibrate)
+        {
+            Assert.Equal(JsonValueKind.Null, calibration.ValueKind);
+            Assert.True(kept.IsEmpty);
+        }
+        else
+        {
+            Assert.Equal(4, calibration.GetProperty("learned").GetArrayLength());
+            Assert.Equal(4, kept.Factors.Count);
+        }
     }
 }
