@@ -123,6 +123,14 @@ public static class WorkloadEndpoints
         });
     }
 
+    /// <summary>Sums each group of report rows into one row with the given keys and bucket.</summary>
+    private static List<CostReportRow> Fold<TKey>(IEnumerable<IGrouping<TKey, CostReportRow>> groups, Func<IGrouping<TKey, CostReportRow>, (string[] Keys, DateTimeOffset? Bucket)> identity) =>
+        [.. groups.Select(g =>
+        {
+            var (keys, bucket) = identity(g);
+            return new CostReportRow(keys, bucket, new Money(g.Sum(r => r.Cost.Nanos)), new Money(g.Sum(r => r.IdleCost.Nanos)), g.Sum(r => r.GpuSeconds));
+        })];
+
     private static async Task<IResult> DetailAsync(HttpContext context, string? id, CancellationToken cancellationToken)
     {
         // A raw id arrives decoded except for %2F; an encoded one arrives with %2F (and any %25) still encoded.
@@ -162,8 +170,10 @@ public static class WorkloadEndpoints
             return ApiJson.BadRequest(DetailTitle, $"step: {TimeExpression.FormatDuration(step)} over this range makes more than {CostEndpoints.MaxBuckets} points");
 
         var filter = new Dictionary<CostDimension, IReadOnlyList<string>> { [CostDimension.Workload] = [id] };
-        var timeline = await store.QueryCostsAsync(new CostQuery { From = from, To = to, Step = step, Filters = filter }, cancellationToken).ConfigureAwait(false);
-        var nodes = await store.QueryCostsAsync(new CostQuery { From = from, To = to, By = [CostDimension.Resource, CostDimension.Cloud, CostDimension.Gpu], Filters = filter }, cancellationToken).ConfigureAwait(false);
+        // One pass over the ledger gives both the timeline (summed over nodes) and the nodes (summed over time).
+        var cells = await store.QueryCostsAsync(new CostQuery { From = from, To = to, Step = step, By = [CostDimension.Resource, CostDimension.Cloud, CostDimension.Gpu], Filters = filter }, cancellationToken).ConfigureAwait(false);
+        var timeline = Fold(cells.GroupBy(r => r.BucketStart), g => ([], g.Key));
+        var nodes = Fold(cells.GroupBy(r => (r.Keys[0], r.Keys[1], r.Keys[2])), g => ([g.Key.Item1, g.Key.Item2, g.Key.Item3], null));
         var work = await store.GetWorkTotalsAsync(from, to, [id], cancellationToken).ConfigureAwait(false);
         var total = new Money(timeline.Sum(r => r.Cost.Nanos));
         var clouds = new SortedSet<string>(nodes.Select(n => n.Keys[1]).Where(c => c.Length > 0), StringComparer.Ordinal);

@@ -28,10 +28,11 @@ internal static class StoreQueries
         var filter = new Dictionary<CostDimension, IReadOnlyList<string>> { [CostDimension.Workload] = [workload] };
         var calls = new (string Name, Func<Task> Call)[]
         {
-            ("GetLedgerSpanAsync (SELECT MIN(minute), MAX(minute) FROM cost_minutes)", () => store.GetLedgerSpanAsync()),
+            ("GetLedgerSpanAsync (first and last hour of cost_hourly, then those hours' minutes)", () => store.GetLedgerSpanAsync()),
             ($"GetWorkloadsAsync ({records.Count} records)", () => store.GetWorkloadsAsync()),
             ($"timeline: costs of {workload}, {from:yyyy-MM-dd} to now, step {step.TotalHours} h", () => store.QueryCostsAsync(new CostQuery { From = from, To = to, Step = step, Filters = filter })),
             ($"nodes: costs of {workload} by resource, cloud, GPU", () => store.QueryCostsAsync(new CostQuery { From = from, To = to, By = [CostDimension.Resource, CostDimension.Cloud, CostDimension.Gpu], Filters = filter })),
+            ($"detail (what the endpoint runs now): costs of {workload} by resource, cloud, GPU, step {step.TotalHours} h", () => store.QueryCostsAsync(new CostQuery { From = from, To = to, Step = step, By = [CostDimension.Resource, CostDimension.Cloud, CostDimension.Gpu], Filters = filter })),
             ($"GetWorkTotalsAsync ({workload})", () => store.GetWorkTotalsAsync(from, to, [workload])),
             ("list: costs by workload, cloud over the whole ledger", () => store.QueryCostsAsync(new CostQuery { From = span.First, To = span.Last.AddMinutes(1), By = [CostDimension.Workload, CostDimension.Cloud] })),
         };
