@@ -32,7 +32,7 @@ public static class SelfMetricsEndpoints
             // A team-scoped key gets its team's cost series only: Burnrate's own health is the whole fleet's business.
             if (BurnratePrincipal.Of(context).Team is { } team)
                 return Results.Text(CostMetrics.Render(pipeline, now, team), "text/plain; version=0.0.4; charset=utf-8");
-            return Results.Text(Render(ingest, now) + RenderDelivery(alerts) + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
+            return Results.Text(Render(ingest, now) + RenderTerms(pipeline) + RenderDelivery(alerts) + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireScope(ApiScopes.Read);
         app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
         {
@@ -158,6 +158,35 @@ public static class SelfMetricsEndpoints
         {
             Family(page, "burnrate_rating_lag_seconds", "gauge", "Now minus the end of the last minute rated.");
             page.Append("burnrate_rating_lag_seconds ").Append((now - through).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+        }
+        return page.ToString();
+    }
+
+    /// <summary>The calibration factors in force and the savings plans' unspent commitment (docs/billing.md); empty without rating.</summary>
+    public static string RenderTerms(CostPipeline? cost)
+    {
+        var page = new StringBuilder();
+        if (cost is null)
+            return "";
+        var factors = cost.Calibration.Factors;
+        if (factors.Count > 0)
+        {
+            Family(page, "burnrate_calibration_factor", "gauge", "Bill's effective cost per dollar of estimate, learned by reconciliation and applied to live rates.");
+            foreach (var f in factors)
+            {
+                page.Append("burnrate_calibration_factor{provider=\"").Append(Escape(f.Provider))
+                    .Append("\",usage=\"").Append(f.Usage == Pricing.Terms.CalibratedUsage.Network ? "network" : "compute")
+                    .Append("\",instance_type=\"").Append(Escape(f.InstanceType))
+                    .Append("\",capacity_type=\"").Append(Pricing.CapacityTypes.ToName(f.Capacity))
+                    .Append("\"} ").Append(f.Factor.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+        }
+        var unspent = cost.UnspentCommitments;
+        if (unspent.Count > 0)
+        {
+            Family(page, "burnrate_savings_plan_unspent_dollars_per_hour", "gauge", "Commitment a savings plan did not spend in the last minute rated, $/h.");
+            foreach (var (plan, dollars) in unspent.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                page.Append("burnrate_savings_plan_unspent_dollars_per_hour{plan=\"").Append(Escape(plan)).Append("\"} ").Append(dollars.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
         return page.ToString();
     }

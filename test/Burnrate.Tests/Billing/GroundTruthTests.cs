@@ -218,6 +218,9 @@ public sealed class GroundTruthTests : IDisposable
         var period = Assert.Single(calibration.RootElement.GetProperty("reconciled_periods").EnumerateArray());
         Assert.Equal("aws", period.GetProperty("provider").GetString());
         Assert.Equal("2026-03-02T00:00:00Z", period.GetProperty("from").GetString());
+        var metrics = await client.GetStringAsync("/metrics", Ct);
+        Assert.Contains("burnrate_calibration_factor{provider=\"aws\",usage=\"compute\",instance_type=\"p5.48xlarge\",capacity_type=\"spot\"} 0.9", metrics, StringComparison.Ordinal);
+        Assert.Contains("burnrate_savings_plan_unspent_dollars_per_hour{plan=\"compute-1y\"} 0", metrics, StringComparison.Ordinal);
         // Kept in the store: what `serve` loads at its next start.
         Assert.Equal(4, (await Calibrations.LoadAsync(store, Ct)).Factors.Count);
 
