@@ -28,6 +28,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
             ("#/chargeback/project", "chargeback"),
             ("#/chargeback/user?range=today", "chargeback"),
             ("#/fleet", "fleet"),
+            ("#/billing", "billing"),
             ("#/workload/" + Uri.EscapeDataString(Runaway), "workload"),
         };
         foreach (var (hash, testId) in routes)
@@ -213,6 +214,42 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         using var missing = await fixture.Http.GetAsync(fixture.Url + "/ui/nope.js", ct);
         Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task The_bills_page_shows_the_reconciled_periods_and_factors_of_the_api_and_asks_a_read_key_for_an_admin_one()
+    {
+        // The server's own ledger exported as FOCUS and posted back as a bill: estimate and bill agree, factors are 1.
+        var at = fixture.Clock.GetUtcNow();
+        var export = await fixture.Http.GetByteArrayAsync($"{fixture.Url}/api/v1/focus?from={Rfc3339(at.AddHours(-1))}&to={Rfc3339(at)}", TestContext.Current.CancellationToken);
+        using (var posted = await fixture.Http.PostAsync($"{fixture.Url}/api/v1/billing/focus?name=own-ledger", new ByteArrayContent(export), TestContext.Current.CancellationToken))
+            Assert.True(posted.IsSuccessStatusCode, await posted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        using var calibration = await fixture.GetJsonAsync("/api/v1/billing/calibration");
+        var periods = calibration.RootElement.GetProperty("reconciled_periods").EnumerateArray().ToList();
+        Assert.NotEmpty(periods);
+
+        var (context, page, errors) = await OpenAsync("#/billing");
+        await using var closing = context;
+        await page.WaitForSelectorAsync("[data-testid=billing-periods] tbody tr", Visible);
+        Assert.Equal(periods.Count, await page.Locator("[data-testid=billing-periods] tbody tr").CountAsync());
+        var first = page.Locator("[data-testid=billing-periods] tbody tr").First;
+        Assert.Equal(periods[0].GetProperty("estimated_cost").GetString(), await first.Locator("[data-testid=period-estimated]").GetAttributeAsync("data-value"));
+        Assert.Equal(periods[0].GetProperty("effective_cost").GetString(), await first.Locator("[data-testid=period-effective]").GetAttributeAsync("data-value"));
+        Assert.Equal("+0.00 %", await first.Locator("[data-testid=period-ratio]").TextContentAsync());
+        var factors = calibration.RootElement.GetProperty("factors").EnumerateArray().Select(f => f.GetProperty("factor").GetString()!).ToList();
+        Assert.Equal(factors, (await page.Locator("[data-testid=factor]").EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.value)")).ToList());
+        await ScreenshotAsync(page, "page-billing");
+        Assert.Empty(errors);
+
+        // A read key is not enough for bills (they cover every team): the page says so instead of failing.
+        var (keyedContext, keyed, keyedErrors) = await OpenAsync("#/billing", fixture.KeyedUrl);
+        await using var closingKeyed = keyedContext;
+        await keyed.WaitForSelectorAsync("[data-testid=login][open]", Visible);
+        await keyed.Locator("[data-testid=api-key]").FillAsync(fixture.ReadKey);
+        await keyed.Locator("[data-testid=login-submit]").ClickAsync();
+        await keyed.WaitForSelectorAsync("[data-testid=billing-forbidden]", Visible);
+        Assert.Equal(0, await keyed.Locator("[data-testid=error]").CountAsync());
+        Assert.DoesNotContain(keyedErrors, e => e.StartsWith("page error", StringComparison.Ordinal));
     }
 
     private async Task<(IBrowserContext Context, IPage Page, List<string> Errors)> OpenAsync(string hash, string? baseUrl = null)

@@ -1,5 +1,5 @@
 // Burnrate dashboard: a small single-page app over the REST API (docs/dashboard.md).
-// Pages (hash routes): #/ overview, #/workload/<id>, #/chargeback/<team|project|user>, #/drill/<dimension>/<value>, #/fleet.
+// Pages (hash routes): #/ overview, #/workload/<id>, #/chargeback/<team|project|user>, #/drill/<dimension>/<value>, #/fleet, #/billing.
 // Every number comes from the API as an exact decimal string: it is shown rounded to cents and kept whole in the
 // element's data-value attribute.
 (function () {
@@ -493,6 +493,61 @@
     show(page, "fleet");
   }
 
+  // ---- bills: estimate vs bill per reconciled period, and the calibration learned (admin key) ----
+
+  function ratioText(effective, estimated) {
+    const est = Number(estimated), eff = Number(effective);
+    if (!Number.isFinite(est) || est === 0) return "";
+    const pct = (eff - est) / est * 100;
+    return (pct >= 0 ? "+" : "") + pct.toFixed(2) + " %";
+  }
+
+  async function billingPage(gen) {
+    let data;
+    try {
+      data = await api("/api/v1/billing/calibration");
+    } catch (e) {
+      if (e.status !== 403) throw e;
+      if (gen !== generation) return;
+      show(h("section", { id: "billing", "data-testid": "billing" }, h("h1", {}, "Bills"),
+        h("p", { class: "muted", "data-testid": "billing-forbidden" }, "Bills cover every team: the estimate-vs-bill report needs an admin key.")), "billing");
+      return;
+    }
+    if (gen !== generation) return;
+    const periods = data.reconciled_periods || [];
+    const factors = data.factors || [];
+    const unspent = Object.entries(data.unspent_commitments_usd_per_hour || {});
+    const page = h("section", { id: "billing", "data-testid": "billing" },
+      h("h1", {}, "Bills"),
+      h("p", { class: "muted" }, "Each bill imported (burnrate reconcile, POST /api/v1/billing/focus) against the estimate over its period; "
+        + "ledger rows in these periods are reconciled, later ones provisional. Factors learned from the bills are applied to live rates."),
+      h("h2", {}, "Estimate vs bill"),
+      periods.length === 0 ? h("p", { class: "muted", "data-testid": "billing-periods" }, "No bill reconciled yet.") :
+      h("table", { "data-testid": "billing-periods" },
+        h("thead", {}, h("tr", {}, h("th", {}, "provider"), h("th", {}, "from"), h("th", {}, "to"), h("th", { class: "num" }, "estimated"),
+          h("th", { class: "num" }, "bill (effective)"), h("th", { class: "num" }, "bill vs estimate"), h("th", {}, "reconciled"))),
+        h("tbody", {}, periods.map(p => h("tr", { "data-provider": p.provider },
+          h("td", {}, p.provider), h("td", {}, p.from), h("td", {}, p.to),
+          h("td", { class: "num" }, money(p.estimated_cost, { "data-testid": "period-estimated" })),
+          h("td", { class: "num" }, money(p.effective_cost, { "data-testid": "period-effective" })),
+          h("td", { class: "num", "data-testid": "period-ratio" }, ratioText(p.effective_cost, p.estimated_cost)),
+          h("td", {}, p.reconciled_at))))),
+      h("h2", {}, "Calibration in force"),
+      factors.length === 0 ? h("p", { class: "muted", "data-testid": "billing-factors" }, "No factors: live rates are list and spot prices with the configured commitments.") :
+      h("table", { "data-testid": "billing-factors" },
+        h("thead", {}, h("tr", {}, h("th", {}, "provider"), h("th", {}, "usage"), h("th", {}, "instance type"), h("th", {}, "capacity"),
+          h("th", { class: "num" }, "estimated"), h("th", { class: "num" }, "effective"), h("th", { class: "num" }, "factor"), h("th", {}, "learned from"))),
+        h("tbody", {}, factors.map(f => h("tr", {},
+          h("td", {}, f.provider), h("td", {}, f.usage), h("td", {}, f.instance_type || "-"), h("td", {}, f.capacity_type),
+          h("td", { class: "num" }, money(f.estimated_cost)), h("td", { class: "num" }, money(f.effective_cost)),
+          h("td", { class: "num", "data-testid": "factor", "data-value": f.factor }, Number(f.factor).toFixed(4)),
+          h("td", {}, f.from + " – " + f.to))))),
+      unspent.length === 0 ? null : h("div", {}, h("h2", {}, "Savings plans: commitment unspent in the last minute"),
+        h("table", { "data-testid": "billing-unspent" }, h("tbody", {}, unspent.map(([plan, usdPerHour]) =>
+          h("tr", {}, h("th", {}, plan), h("td", { class: "num" }, money(usdPerHour, {}, "/h"))))))));
+    show(page, "billing");
+  }
+
   // ---- routing and live updates ----
 
   function show(page, nav) {
@@ -509,6 +564,7 @@
       case "chargeback": return gen => chargeback(gen, path[1] || "team");
       case "drill": return gen => drill(gen, path[1] || "team", path.slice(2).join("/"));
       case "fleet": return gen => fleetPage(gen);
+      case "billing": return gen => billingPage(gen);
       default: return gen => overview(gen);
     }
   }
