@@ -1,6 +1,6 @@
+using System.Globalization;
 using Burnrate.Attribution;
 using Burnrate.Inventory;
-using System.Globalization;
 using Burnrate.Pricing;
 using Burnrate.Pricing.Terms;
 using Burnrate.Telemetry;

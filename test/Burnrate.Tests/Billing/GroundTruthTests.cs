@@ -6,10 +6,10 @@ using Burnrate.Configuration;
 using Burnrate.Pricing;
 using Burnrate.Pricing.Terms;
 using Burnrate.Rating;
+using Burnrate.Server;
 using Burnrate.Simulation;
 using Burnrate.Storage;
 using Burnrate.Storage.DuckDb;
-using Burnrate.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
