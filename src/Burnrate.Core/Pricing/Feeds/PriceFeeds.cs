@@ -74,7 +74,12 @@ public sealed class PriceFeeds : IDisposable
                 var next = Feeds.Min(static f => f.Status.NextPollAt);
                 var wait = next - _time.GetUtcNow();
                 if (wait > TimeSpan.Zero)
-                    await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+                {
+                    var delay = Task.Delay(wait, _time, cancellationToken);
+                    // A clock that jumped past the due time while the timer was being armed: poll now, do not wait a second interval.
+                    if (_time.GetUtcNow() < next)
+                        await delay.ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
