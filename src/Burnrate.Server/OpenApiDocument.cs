@@ -176,7 +176,7 @@ public static class OpenApiDocument
         ["/api/v1/prices/feeds"] = Get("Live price feeds and their state",
             "Each configured feed (pricing.feeds): up, last success, last error, failures in a row, prices held. A failing feed keeps its last good prices in force. See docs/pricing.md#live-price-feeds.",
             [],
-            Responses(Ok(Ref("PriceFeeds"))),
+            Responses(Ok(Ref("PriceFeeds")), Problem("400", "An unknown parameter (detail names it)")),
             "fleet"),
         ["/api/v1/alerts"] = Get("Alerts pending or firing now", "See docs/alerts.md.", [],
             Responses(Ok(Ref("Alerts"))), "alerts"),

@@ -28,7 +28,7 @@ public sealed class PriceFeedServerTests
         var good = SpotTestData.Read("azure/standard_d2s_v3_eastus.json");
         await using var api = await PriceApiServer.StartAsync();
         api.Answer = _ => new PriceApiAnswer(200, good);
-        var time = new FakeTimeProvider(Support.Some.At(12, 0));
+        var time = new FakeTimeProvider(At(12, 0));
         var catalog = BuiltInCatalog.Load();
         var book = catalog.ToPriceBook();
         var options = new PriceFeedOptions
@@ -54,7 +54,7 @@ public sealed class PriceFeedServerTests
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
 
         Assert.Equal(1, await feeds.PollDueAsync(ct));
-        pipeline.Apply([new NodeStarted(Support.Some.At(12, 0), new NodeSpec("vm-1", "azure", "eastus", "", "Standard_D2s_v3", CapacityType.Spot, 0, ""))]);
+        pipeline.Apply([new NodeStarted(At(12, 0), new NodeSpec("vm-1", "azure", "eastus", "", "Standard_D2s_v3", CapacityType.Spot, 0, ""))]);
         var request = Assert.Single(api.Requests);
         Assert.Equal("/api/retail/prices", request.Path);
         Assert.Contains("api-version=2023-01-01-preview", request.Query, StringComparison.Ordinal);
@@ -62,27 +62,27 @@ public sealed class PriceFeedServerTests
 
         // The API fails: first a 500, then a body that is not JSON.
         api.Answer = _ => new PriceApiAnswer(500, "{\"error\":{\"code\":\"InternalServerError\"}}");
-        time.SetUtcNow(Support.Some.At(12, 1));
+        time.SetUtcNow(At(12, 1));
         Assert.Equal(1, await feeds.PollDueAsync(ct));
         var afterFirst = await FeedAsync(client, ct);
         Assert.Contains("HTTP 500", afterFirst.GetProperty("last_error").GetString(), StringComparison.Ordinal);
         api.Answer = _ => new PriceApiAnswer(200, "<html>down for maintenance</html>", "text/html");
-        time.SetUtcNow(Support.Some.At(12, 2));
+        time.SetUtcNow(At(12, 2));
         Assert.Equal(1, await feeds.PollDueAsync(ct));
-        time.SetUtcNow(Support.Some.At(12, 3));
+        time.SetUtcNow(At(12, 3));
         Assert.Equal(0, await feeds.PollDueAsync(ct)); // backing off: two failures in a row wait two intervals
 
         // Rating goes on at the last good spot price: $0.018816/h is $0.0003136 a minute.
-        Assert.Equal(3, await pipeline.RateClosedMinutesAsync(Support.Some.At(12, 3), ct));
-        var rows = await store.QueryCostsAsync(new CostQuery { From = Support.Some.At(12, 0), To = Support.Some.At(12, 3) }, ct);
+        Assert.Equal(3, await pipeline.RateClosedMinutesAsync(At(12, 3), ct));
+        var rows = await store.QueryCostsAsync(new CostQuery { From = At(12, 0), To = At(12, 3) }, ct);
         Assert.Equal(Money.FromDollars(3 * 0.0003136m), Assert.Single(rows).Cost);
 
         var feed = await FeedAsync(client, ct);
         Assert.False(feed.GetProperty("up").GetBoolean());
         Assert.Contains("not JSON", feed.GetProperty("last_error").GetString(), StringComparison.Ordinal);
-        Assert.Equal("2026-03-02T12:00:00Z", feed.GetProperty("last_success_at").GetString());
-        Assert.Equal("2026-03-02T12:02:00Z", feed.GetProperty("last_error_at").GetString());
-        Assert.Equal("2026-03-02T12:04:00Z", feed.GetProperty("next_poll_at").GetString());
+        Assert.Equal("2026-11-02T12:00:00Z", feed.GetProperty("last_success_at").GetString());
+        Assert.Equal("2026-11-02T12:02:00Z", feed.GetProperty("last_error_at").GetString());
+        Assert.Equal("2026-11-02T12:04:00Z", feed.GetProperty("next_poll_at").GetString());
         Assert.Equal((2, 2, 3, 2), (feed.GetProperty("consecutive_failures").GetInt32(), feed.GetProperty("errors").GetInt32(),
             feed.GetProperty("polls").GetInt32(), feed.GetProperty("prices_held").GetInt32()));
         Assert.Equal("azure_retail", feed.GetProperty("kind").GetString());
@@ -92,16 +92,16 @@ public sealed class PriceFeedServerTests
         Assert.Contains($"burnrate_price_feed_errors_total{{{Feed}}} 2\n", metrics, StringComparison.Ordinal);
         Assert.Contains($"burnrate_price_feed_consecutive_failures{{{Feed}}} 2\n", metrics, StringComparison.Ordinal);
         Assert.Contains($"burnrate_price_feed_prices{{{Feed}}} 2\n", metrics, StringComparison.Ordinal);
-        Assert.Contains($"burnrate_price_feed_last_success_timestamp_seconds{{{Feed}}} {Support.Some.At(12, 0).ToUnixTimeSeconds()}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains($"burnrate_price_feed_last_success_timestamp_seconds{{{Feed}}} {At(12, 0).ToUnixTimeSeconds()}\n", metrics, StringComparison.Ordinal);
 
         // The API is back: the feed is up again.
         api.Answer = _ => new PriceApiAnswer(200, good);
-        time.SetUtcNow(Support.Some.At(12, 4));
+        time.SetUtcNow(At(12, 4));
         Assert.Equal(1, await feeds.PollDueAsync(ct));
         metrics = await client.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
         Assert.Contains($"burnrate_price_feed_up{{{Feed}}} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains($"burnrate_price_feed_consecutive_failures{{{Feed}}} 0\n", metrics, StringComparison.Ordinal);
-        Assert.Equal("2026-03-02T12:04:00Z", (await FeedAsync(client, ct)).GetProperty("last_success_at").GetString());
+        Assert.Equal("2026-11-02T12:04:00Z", (await FeedAsync(client, ct)).GetProperty("last_success_at").GetString());
     }
 
     [Fact]
@@ -119,6 +119,9 @@ public sealed class PriceFeedServerTests
         using var unknown = await client.GetAsync(new Uri("/api/v1/prices/feeds?name=x", UriKind.Relative), ct);
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, unknown.StatusCode);
     }
+
+    /// <summary>A time on 2 November 2026: the captured response's Spot meter took effect on 1 June 2026.</summary>
+    private static DateTimeOffset At(int hour, int minute) => new(2026, 11, 2, hour, minute, 0, TimeSpan.Zero);
 
     private static async Task<JsonElement> FeedAsync(HttpClient client, CancellationToken ct)
     {

@@ -18,8 +18,12 @@ public sealed class PriceFeedTests
         var items = full["Items"]!.AsArray().Select(i => i!.DeepClone()).ToList();
         JsonObject Page(IEnumerable<JsonNode> page, string? next) => new()
         {
-            ["BillingCurrency"] = "USD", ["CustomerEntityId"] = "Default", ["CustomerEntityType"] = "Retail",
-            ["Items"] = new JsonArray([.. page]), ["NextPageLink"] = next, ["Count"] = page.Count(),
+            ["BillingCurrency"] = "USD",
+            ["CustomerEntityId"] = "Default",
+            ["CustomerEntityType"] = "Retail",
+            ["Items"] = new JsonArray([.. page]),
+            ["NextPageLink"] = next,
+            ["Count"] = page.Count(),
         };
         var second = new Uri(api.Url, "api/retail/prices?api-version=2023-01-01-preview&$skip=4").ToString();
         api.Answer = r => new PriceApiAnswer(200, (r.Query.Contains("$skip=4", StringComparison.Ordinal)
@@ -78,7 +82,11 @@ public sealed class PriceFeedTests
             : GcpPage.Replace("PRICE_NANOS", "933908001", StringComparison.Ordinal).Replace("NEXT", "p2", StringComparison.Ordinal));
         var options = new PriceFeedOptions
         {
-            Name = "gcp", Kind = PriceFeedKind.GcpBilling, Endpoint = api.Url, Regions = ["us-central1"], ApiKey = "secret-key-123",
+            Name = "gcp",
+            Kind = PriceFeedKind.GcpBilling,
+            Endpoint = api.Url,
+            Regions = ["us-central1"],
+            ApiKey = "secret-key-123",
         };
         using var http = new HttpClient();
         var book = BuiltInCatalog.Load().ToPriceBook();
