@@ -42,9 +42,11 @@ internal sealed class FeedPriceWriter
             if (Write(entry with { Source = Source + ":" + entry.Source }, now))
                 added++;
         }
+        // One snapshot for all GPU quotes: repricing changes only the GPU part, so the machine part read here stays right.
+        var inForce = fetched.GpuQuotes.Count > 0 ? _book.InForce(now) : [];
         foreach (var quote in fetched.GpuQuotes.OrderBy(static q => q.EffectiveFrom))
         {
-            foreach (var entry in _book.InForce(now))
+            foreach (var entry in inForce)
             {
                 if (entry.GpuCount <= 0 || entry.Capacity != quote.Capacity
                     || !string.Equals(entry.Provider, quote.Provider, StringComparison.OrdinalIgnoreCase)
