@@ -60,6 +60,7 @@ public static class BurnrateServer
         app.MapWorkloadApi();
         app.MapFleetApi();
         app.MapPriceApi();
+        app.MapPriceFeedApi();
         app.MapFocusApi();
         app.MapOpenApiDocument();
         app.MapDashboard();

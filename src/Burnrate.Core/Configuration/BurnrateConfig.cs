@@ -79,6 +79,8 @@ public sealed class BurnrateConfig
         public List<string> Catalogs { get; set; } = [];
         /// <summary>SkyPilot catalog directories or <c>vms.csv</c> files (e.g. <c>~/.sky/catalogs/v7</c>).</summary>
         public List<string> SkypilotCatalogs { get; set; } = [];
+        /// <summary>Price APIs polled on schedules into the price book (docs/pricing.md, "Live price feeds").</summary>
+        public List<PriceFeedSection> Feeds { get; set; } = [];
     }
 
     public sealed class CommitmentsSection
@@ -299,6 +301,10 @@ public sealed class BurnrateConfig
         return (Tls.Certificate, Tls.Key);
     }
 
+    /// <summary>The price feeds the file describes; <paramref name="environment"/> reads the secrets they name (null: none read).</summary>
+    public IReadOnlyList<Pricing.Feeds.PriceFeedOptions> ToPriceFeedOptions(Func<string, string?>? environment = null) =>
+        PriceFeedSection.ToOptions(Pricing.Feeds, environment);
+
     /// <summary>The rating options the file describes.</summary>
     public RatingOptions ToRatingOptions() => new()
     {
@@ -515,6 +521,7 @@ public sealed class BurnrateConfig
             // Checked without reading the environment: verbs other than serve do not need the secrets.
             _ = config.ToApiKeys(_ => "set");
             _ = config.ToTlsFiles();
+            _ = config.ToPriceFeedOptions();
             var actions = config.ToActionOptions();
             var rules = config.ToAlertRules();
             for (var i = 0; i < rules.Count; i++)

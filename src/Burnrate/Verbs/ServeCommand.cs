@@ -6,6 +6,7 @@ using Burnrate.Alerting.Delivery;
 using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Pricing;
+using Burnrate.Pricing.Feeds;
 using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Telemetry.Mapping;
@@ -44,6 +45,9 @@ internal static partial class ServeCommand
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(CliServices.LedgerPath(dataDirectory)))!);
             var logger = new StderrLogger(services.Error);
             var (book, rateCard) = PricingSetup.Load(config, logger);
+            // Live price feeds (pricing.feeds) write into the same book the rating engine reads.
+            using var feedHttp = new HttpClient { Timeout = Timeout.InfiniteTimeSpan }; // each poll has its own timeout
+            using var feeds = PriceFeeds.Create(LoadFeeds(config, services.GetEnvironmentVariable), book, feedHttp, services.Time, logger);
             var ratingOptions = config.ToRatingOptions();
             await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions)
@@ -67,7 +71,7 @@ internal static partial class ServeCommand
 
             var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
             using var ownedCertificate = certificate;
-            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher);
+            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher, feeds);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -87,6 +91,7 @@ internal static partial class ServeCommand
             var scraping = targets.Count == 0 ? Task.CompletedTask : new Scraper(ingest, targets, http, services.Time, logger).RunAsync(cancellationToken);
             // Started before the banner, so its first timer is armed on the clock before anyone can send input.
             var rating = RateLoopAsync(ingest, services.Time, logger, cancellationToken);
+            var polling = feeds.RunAsync(cancellationToken);
             // Rules judged from the live burn fire within a second of their evidence: after each applied batch and on a
             // one-second tick (for a rule's `for` to run out while nothing new arrives).
             ingest.LiveAlertClock = services.Time;
@@ -96,6 +101,7 @@ internal static partial class ServeCommand
             await rating.ConfigureAwait(false);
             await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
+            await polling.ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             // Nothing new can arrive now: apply what is queued, then rate what closed since the last tick (and rows a
             // failed write left behind) before exit. What is still open stays in the log for the next start.
@@ -167,6 +173,19 @@ internal static partial class ServeCommand
         }
     }
 
+    /// <summary>The price feeds of <paramref name="config"/>, their secrets read from the environment now; a usage error naming the key.</summary>
+    private static IReadOnlyList<PriceFeedOptions> LoadFeeds(BurnrateConfig config, Func<string, string?> environment)
+    {
+        try
+        {
+            return config.ToPriceFeedOptions(environment);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            throw new CliUsageException($"{config.Path ?? "config"}: {e.Message}");
+        }
+    }
+
     private static BurnrateConfig LoadConfig(string? path)
     {
         try
@@ -201,7 +220,7 @@ internal static partial class ServeCommand
         }
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher)
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher, PriceFeeds feeds)
     {
         try
         {
@@ -212,7 +231,7 @@ internal static partial class ServeCommand
                 Certificate = certificate,
                 Store = store,
                 Time = time,
-                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher),
+                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(feeds),
             });
         }
         catch (ArgumentException e)

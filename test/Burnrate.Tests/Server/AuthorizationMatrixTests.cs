@@ -101,6 +101,7 @@ public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFix
         ["GET /api/v1/workloads/{**id}"] = Access.Read,
         ["GET /api/v1/fleet"] = Access.Read,
         ["GET /api/v1/prices"] = Access.Read,
+        ["GET /api/v1/prices/feeds"] = Access.Read,
         ["GET /api/v1/alerts"] = Access.Read,
         ["GET /metrics"] = Access.Read,
         ["GET /api/v1/alerts/delivery"] = Access.Admin,
