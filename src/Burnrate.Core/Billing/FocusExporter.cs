@@ -25,7 +25,7 @@ public static class FocusExporter
         "EffectiveCost", "InvoiceIssuerName", "ListCost", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
         "ServiceCategory", "ServiceName",
         "ChargeFrequency", "ConsumedQuantity", "ConsumedUnit", "PricingCategory", "RegionId", "ResourceId", "ResourceName",
-        "ResourceType", "SubAccountId", "Tags", "x_FocusVersion", "x_BurnrateWorkload", "x_BurnrateComponent",
+        "ResourceType", "SubAccountId", "Tags", "x_FocusVersion", "x_BurnrateWorkload", "x_BurnrateComponent", "x_BurnrateStatus",
     ];
 
     private static readonly string[] s_decimalColumns = ["BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "PricingQuantity", "ConsumedQuantity"];
@@ -43,12 +43,15 @@ public static class FocusExporter
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(output);
         var rows = await store.QueryCostsAsync(new CostQuery { From = from, To = to, By = s_by, Step = step }, cancellationToken).ConfigureAwait(false);
+        // A row inside a period a provider's bill was reconciled over is reconciled; later ones are provisional.
+        var reconciled = store is ICalibrationStore kept ? await kept.GetReconciledPeriodsAsync(cancellationToken).ConfigureAwait(false) : [];
         await output.WriteLineAsync(string.Join(',', Columns)).ConfigureAwait(false);
         var line = new StringBuilder();
         var values = new string?[Columns.Count];
         foreach (var row in rows.OrderBy(r => r.BucketStart).ThenBy(r => string.Join('\u0001', r.Keys), StringComparer.Ordinal))
         {
             Fill(values, row, step);
+            values[^1] = reconciled.Any(p => p.Provider == row.Keys[0] && p.From <= row.BucketStart && row.BucketStart < p.To) ? "reconciled" : "provisional";
             line.Clear();
             for (var i = 0; i < values.Length; i++)
             {

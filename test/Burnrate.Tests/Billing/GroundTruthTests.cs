@@ -199,6 +199,7 @@ public sealed class GroundTruthTests : IDisposable
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
 
         var before = await BurnAsync(client);
+        Assert.Equal(["provisional"], await StatusesAsync(client));
         using (var none = JsonDocument.Parse(await client.GetStringAsync("/api/v1/billing/calibration", Ct)))
             Assert.Equal(0, none.RootElement.GetProperty("factors").GetArrayLength());
         var content = new StreamContent(File.OpenRead(bill));
@@ -218,11 +219,19 @@ public sealed class GroundTruthTests : IDisposable
         var period = Assert.Single(calibration.RootElement.GetProperty("reconciled_periods").EnumerateArray());
         Assert.Equal("aws", period.GetProperty("provider").GetString());
         Assert.Equal("2026-03-02T00:00:00Z", period.GetProperty("from").GetString());
+        Assert.Equal(["reconciled"], await StatusesAsync(client)); // the FOCUS export marks day 1's rows
         var metrics = await client.GetStringAsync("/metrics", Ct);
         Assert.Contains("burnrate_calibration_factor{provider=\"aws\",usage=\"compute\",instance_type=\"p5.48xlarge\",capacity_type=\"spot\"} 0.9", metrics, StringComparison.Ordinal);
         Assert.Contains("burnrate_savings_plan_unspent_dollars_per_hour{plan=\"compute-1y\"} 0", metrics, StringComparison.Ordinal);
         // Kept in the store: what `serve` loads at its next start.
         Assert.Equal(4, (await Calibrations.LoadAsync(store, Ct)).Factors.Count);
+
+        static async Task<string[]> StatusesAsync(HttpClient client)
+        {
+            var csv = (await client.GetStringAsync("/api/v1/focus?from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z", Ct)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(csv[0].Split(',').Length - 1, Array.IndexOf(csv[0].Split(','), "x_BurnrateStatus")); // the last column
+            return [.. csv.Skip(1).Select(line => line[(line.LastIndexOf(',') + 1)..].Trim('\r', '"')).Distinct()];
+        }
 
         static async Task<decimal> BurnAsync(HttpClient client)
         {
