@@ -523,6 +523,8 @@ public sealed class TelemetryMapper
         }
     }
 
+    private static readonly string[] s_metaflowFields = ["flow_name", "run_id", "step_name", "task_id", "attempt", "user", "project_name", "branch_name"];
+
     /// <summary>SkyPilot labels, then Metaflow annotations, else the pod itself (orchestrators.md §1.2, §2.1).</summary>
     private static WorkloadInfo Identify(PodState pod)
     {
@@ -543,6 +545,12 @@ public sealed class TelemetryMapper
             var name = $"{flow}/{run}/{step}";
             if (Metaflow(pod, "task_id") is { Length: > 0 } task)
                 labels["metaflow_task_id"] = task;
+            // Metaflow's own annotation names as labels: what step_change groups runs by (group_by: [metaflow/flow_name]).
+            foreach (var field in s_metaflowFields)
+            {
+                if (Metaflow(pod, field) is { Length: > 0 } value)
+                    labels["metaflow/" + field] = value;
+            }
             var metaflowProject = Metaflow(pod, "project_name");
             return new WorkloadInfo($"metaflow:{name}", "metaflow", name, Metaflow(pod, "user"), team,
                 project.Length > 0 ? project : metaflowProject, "", labels);
