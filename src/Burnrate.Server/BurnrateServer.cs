@@ -61,6 +61,7 @@ public static class BurnrateServer
         app.MapFleetApi();
         app.MapPriceApi();
         app.MapFocusApi();
+        app.MapConnectorApi();
         app.MapOpenApiDocument();
         app.MapDashboard();
         app.MapApiFallback();
