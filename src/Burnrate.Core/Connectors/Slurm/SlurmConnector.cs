@@ -36,7 +36,8 @@ public sealed partial class SlurmConnector : IConnector
     private readonly ILogger _logger;
     private readonly Lock _healthLock = new();
     private SlurmState _state;
-    private bool _parsable;
+    private bool _sacctParsable;
+    private bool _squeueUnsupported;
     private DateTimeOffset? _lastPoll;
     private DateTimeOffset? _lastSuccess;
     private string? _lastError;
@@ -58,7 +59,7 @@ public sealed partial class SlurmConnector : IConnector
         _commands = commands;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _parsable = options.Format == SlurmFormat.Parsable;
+        _sacctParsable = options.Format == SlurmFormat.Parsable;
         _state = SlurmState.Load(options.StateFile);
     }
 
@@ -179,11 +180,23 @@ public sealed partial class SlurmConnector : IConnector
 
     private async Task<SlurmJobList?> ReadSqueueAsync(List<string> problems, CancellationToken cancellationToken)
     {
-        if (_parsable)
-            return null; // a Slurm without the JSON plugins has no squeue --json either; sacct alone suffices
-        var result = await RunAsync("squeue", ["--json"], problems, cancellationToken).ConfigureAwait(false);
+        if (_options.Format == SlurmFormat.Parsable || _squeueUnsupported)
+            return null; // sacct alone has every start and end; squeue only adds GPU indexes
+        var failures = new List<string>();
+        var result = await RunAsync("squeue", ["--json"], failures, cancellationToken).ConfigureAwait(false);
         if (result is null)
+        {
+            if (_options.Format == SlurmFormat.Auto && failures.Exists(Unsupported))
+            {
+                _squeueUnsupported = true;
+                LogFallback(_logger, "squeue --json", failures[0]);
+            }
+            else
+            {
+                problems.AddRange(failures);
+            }
             return null;
+        }
         try
         {
             return SlurmJsonReader.ReadSqueue(Encoding.UTF8.GetBytes(result.Output));
@@ -199,18 +212,29 @@ public sealed partial class SlurmConnector : IConnector
     {
         var since = _state.Since(now - _options.Lookback, now - 4 * _options.Interval - TimeSpan.FromMinutes(5));
         var from = since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture);
-        if (!_parsable)
+        if (!_sacctParsable)
         {
-            var json = await RunAsync("sacct", ["--json", "-a", "-S", from, "-E", "now"], _options.Format == SlurmFormat.Json ? problems : null, cancellationToken).ConfigureAwait(false);
-            if (json is not null)
+            var failures = new List<string>();
+            var json = await RunAsync("sacct", ["--json", "-a", "-S", from, "-E", "now"], failures, cancellationToken).ConfigureAwait(false);
+            if (json is null)
+            {
+                // A database outage is an error to report; a Slurm without the JSON plugins is a reason to read -P.
+                if (_options.Format != SlurmFormat.Auto || !failures.Exists(Unsupported))
+                {
+                    problems.AddRange(failures);
+                    return null;
+                }
+                LogFallback(_logger, "sacct --json", failures[0]);
+            }
+            else
             {
                 try
                 {
                     return SlurmJsonReader.ReadSacct(Encoding.UTF8.GetBytes(json.Output));
                 }
-                catch (SlurmFormatException e) when (_options.Format == SlurmFormat.Auto)
+                catch (SlurmFormatException e) when (_options.Format == SlurmFormat.Auto && !e.Message.Contains("reported an error", StringComparison.Ordinal))
                 {
-                    LogFallback(_logger, e.Message);
+                    LogFallback(_logger, "sacct --json", e.Message);
                 }
                 catch (SlurmFormatException e)
                 {
@@ -218,15 +242,7 @@ public sealed partial class SlurmConnector : IConnector
                     return null;
                 }
             }
-            else if (_options.Format == SlurmFormat.Json)
-            {
-                return null;
-            }
-            else
-            {
-                LogFallback(_logger, "sacct --json failed");
-            }
-            _parsable = true;
+            _sacctParsable = true;
         }
         var text = await RunAsync("sacct", ["-a", "-P", "--format=" + SlurmTextReader.SacctFields, "-S", from, "-E", "now"], problems, cancellationToken).ConfigureAwait(false);
         if (text is null)
@@ -242,8 +258,15 @@ public sealed partial class SlurmConnector : IConnector
         }
     }
 
+    /// <summary>Whether a command's failure says the JSON output does not exist in this Slurm (no openapi/data_parser plugin, unknown option).</summary>
+    private static bool Unsupported(string failure) =>
+        failure.Contains("plugin", StringComparison.OrdinalIgnoreCase)
+        || failure.Contains("unrecognized option", StringComparison.OrdinalIgnoreCase)
+        || failure.Contains("invalid option", StringComparison.OrdinalIgnoreCase)
+        || failure.Contains("not supported", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Runs a command; a failure is added to <paramref name="problems"/> (when given) and gives null.</summary>
-    private async Task<SlurmCommandResult?> RunAsync(string command, string[] arguments, List<string>? problems, CancellationToken cancellationToken)
+    private async Task<SlurmCommandResult?> RunAsync(string command, string[] arguments, List<string> problems, CancellationToken cancellationToken)
     {
         try
         {
@@ -251,12 +274,12 @@ public sealed partial class SlurmConnector : IConnector
             if (result.ExitCode == 0)
                 return result;
             var error = result.Error.Trim();
-            problems?.Add(string.Create(CultureInfo.InvariantCulture, $"{command} exited with {result.ExitCode}: {(error.Length > 300 ? error[..300] : error)}"));
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"{command} exited with {result.ExitCode}: {(error.Length > 300 ? error[..300] : error)}"));
             return null;
         }
         catch (SlurmCommandException e)
         {
-            problems?.Add(e.Message);
+            problems.Add(e.Message);
             return null;
         }
     }
@@ -513,6 +536,6 @@ public sealed partial class SlurmConnector : IConnector
     [LoggerMessage(Level = LogLevel.Information, Message = "slurm connector: polls succeed again")]
     private static partial void LogRecovered(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "slurm connector: sacct --json unusable ({Reason}); reading sacct -P from now on")]
-    private static partial void LogFallback(ILogger logger, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "slurm connector: {Command} is not available here ({Reason}); going on without it (sacct -P for sacct)")]
+    private static partial void LogFallback(ILogger logger, string command, string reason);
 }
