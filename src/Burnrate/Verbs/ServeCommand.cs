@@ -114,8 +114,9 @@ internal static partial class ServeCommand
         var connectors = new List<IConnector>();
         try
         {
+            // Polls are scheduled on the injected clock; a command's timeout is wall-clock time (the process runs for real).
             if (config.Connectors.ToSlurmOptions(Path.Combine(dataDirectory, "connectors", "slurm.json")) is { } slurm)
-                connectors.Add(new SlurmConnector(ingest, slurm, new ProcessSlurmCommands(slurm.BinDir, slurm.Timeout, time), time, logger));
+                connectors.Add(new SlurmConnector(ingest, slurm, new ProcessSlurmCommands(slurm.BinDir, slurm.Timeout), time, logger));
         }
         catch (IOException e)
         {
