@@ -69,4 +69,21 @@ public sealed class ConnectorsConfigTests
         var e = Assert.Throws<ConfigException>(() => BurnrateConfig.Parse("connectors:\n  slurm:\n    " + line + "\n", "burnrate.yaml"));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_complete_example_in_docs_configuration_md_parses_with_its_slurm_connector()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "docs", "configuration.md")))
+            dir = dir.Parent;
+        Assert.NotNull(dir);
+        var text = File.ReadAllText(Path.Combine(dir.FullName, "docs", "configuration.md"));
+        var start = text.IndexOf("```yaml\n", StringComparison.Ordinal) + 8;
+        var yaml = text[start..text.IndexOf("```", start, StringComparison.Ordinal)];
+        // The example names files that exist only on a real installation; the connectors section needs none.
+        var config = BurnrateConfig.Parse(yaml.Replace("tls:", "tls_example:", StringComparison.Ordinal).Split("tls_example:")[0]);
+
+        var slurm = config.Connectors.ToSlurmOptions()!;
+        Assert.Equal(("hpc1", 2.10m, "dgx-a100", "aws"), (slurm.Cluster, slurm.GpuRate("A100"), slurm.TypeOf("dgx07")!.Type, slurm.TypeOf("aws-1")!.Provider));
+    }
 }
