@@ -386,6 +386,7 @@ public sealed class BurnrateConfig
             _ = config.ToMapperOptions();
             _ = config.ToScrapeTargets();
             _ = config.Connectors.ToSlurmOptions();
+            _ = config.Connectors.ToSkyPilotOptions(_ => "set");
             _ = config.ToDeliveryOptions();
             _ = config.ToActionOptions();
             // Checked without reading the environment: verbs other than serve do not need the secrets.

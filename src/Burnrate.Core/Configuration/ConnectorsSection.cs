@@ -1,5 +1,6 @@
 using System.Globalization;
 using Burnrate.Connectors.Slurm;
+using Burnrate.Connectors.SkyPilot;
 using Burnrate.Pricing;
 
 namespace Burnrate.Configuration;
@@ -9,6 +10,46 @@ public sealed class ConnectorsSection
 {
     /// <summary>The Slurm connector; null (no key) leaves it off.</summary>
     public SlurmSection? Slurm { get; set; }
+
+    /// <summary>The SkyPilot connector; null (no key) leaves it off.</summary>
+    public SkyPilotSection? Skypilot { get; set; }
+
+    /// <summary>Config <c>connectors.skypilot</c>.</summary>
+    public sealed class SkyPilotSection
+    {
+        public bool Enabled { get; set; } = true;
+        /// <summary>The API server's URL.</summary>
+        public string Url { get; set; } = "";
+        public string Interval { get; set; } = "15s";
+        public string Timeout { get; set; } = "30s";
+        /// <summary>The environment variable holding a bearer token for the API server, or null.</summary>
+        public string? TokenEnv { get; set; }
+    }
+
+    /// <summary>The SkyPilot connector's options, or null when it is off; a token named by <c>token_env</c> is read through <paramref name="environment"/>.</summary>
+    /// <exception cref="ArgumentException">A value is wrong; the message names its key.</exception>
+    public SkyPilotOptions? ToSkyPilotOptions(Func<string, string?>? environment = null)
+    {
+        if (Skypilot is not { Enabled: true } s)
+            return null;
+        const string Where = "connectors.skypilot";
+        if (!Uri.TryCreate(s.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+            throw new ArgumentException($"{Where}.url must be the API server's http(s) URL, got '{s.Url}'");
+        string? token = null;
+        if (s.TokenEnv is { } name)
+        {
+            token = (environment ?? Environment.GetEnvironmentVariable)(name);
+            if (string.IsNullOrEmpty(token))
+                throw new ArgumentException($"{Where}.token_env: the environment variable {name} is not set");
+        }
+        return new SkyPilotOptions
+        {
+            Url = url,
+            Interval = Positive(Durations.Parse(s.Interval, Where + ".interval"), Where + ".interval"),
+            Timeout = Positive(Durations.Parse(s.Timeout, Where + ".timeout"), Where + ".timeout"),
+            Token = token,
+        };
+    }
 
     /// <summary>Config <c>connectors.slurm</c>.</summary>
     public sealed class SlurmSection

@@ -6,6 +6,7 @@ using Burnrate.Alerting.Delivery;
 using Burnrate.Configuration;
 using Burnrate.Connectors;
 using Burnrate.Connectors.Slurm;
+using Burnrate.Connectors.SkyPilot;
 using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Rating;
@@ -65,7 +66,7 @@ internal static partial class ServeCommand
 
             var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
             using var ownedCertificate = certificate;
-            var connectors = CreateConnectors(config, dataDirectory, ingest, services.Time, logger);
+            var connectors = CreateConnectors(config, dataDirectory, ingest, deliveryHttp, services, logger);
             await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher, connectors);
             try
             {
@@ -109,18 +110,25 @@ internal static partial class ServeCommand
     }
 
     /// <summary>The connectors the config turns on (docs/connectors.md); each keeps what it reported under <c>{data}/connectors</c>.</summary>
-    private static ConnectorRegistry CreateConnectors(BurnrateConfig config, string dataDirectory, IngestPipeline ingest, TimeProvider time, ILogger logger)
+    private static ConnectorRegistry CreateConnectors(BurnrateConfig config, string dataDirectory, IngestPipeline ingest, HttpClient http, CliServices services, ILogger logger)
     {
         var connectors = new List<IConnector>();
+        var time = services.Time;
         try
         {
             // Polls are scheduled on the injected clock; a command's timeout is wall-clock time (the process runs for real).
             if (config.Connectors.ToSlurmOptions(Path.Combine(dataDirectory, "connectors", "slurm.json")) is { } slurm)
                 connectors.Add(new SlurmConnector(ingest, slurm, new ProcessSlurmCommands(slurm.BinDir, slurm.Timeout), time, logger));
+            if (config.Connectors.ToSkyPilotOptions(services.GetEnvironmentVariable) is { } skypilot)
+                connectors.Add(new SkyPilotConnector(ingest, skypilot, http, ingest.Cost.Prices, time, logger));
         }
         catch (IOException e)
         {
             throw new CliUsageException("connectors.slurm: " + e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException($"{config.Path ?? "config"}: {e.Message}");
         }
         return new ConnectorRegistry(connectors);
     }

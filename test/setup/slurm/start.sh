@@ -168,6 +168,10 @@ fi
 daemon mariadbd /run/mysqld/mysqld.pid /usr/sbin/mariadbd --user=mysql --skip-networking --socket=/run/mysqld/mysqld.sock \
   --pid-file=/run/mysqld/mysqld.pid --log-error=/var/log/mysql/burnrate-test.err --innodb-buffer-pool-size=128M
 retry 60 "mariadb" mariadb-admin --socket=/run/mysqld/mysqld.sock ping
+if [ "$FRESH" = 1 ]; then
+  # Job ids restart at 1 with the wiped job state: the accounting of earlier runs must go too, or sacct shows both.
+  mariadb --socket=/run/mysqld/mysqld.sock -e 'DROP DATABASE IF EXISTS slurm_acct_db'
+fi
 mariadb --socket=/run/mysqld/mysqld.sock <<EOF2
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASSWORD';
 GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';

@@ -291,8 +291,11 @@ public sealed partial class SlurmConnector : IConnector
         var order = new List<string>();
         foreach (var job in accounted?.Jobs ?? [])
         {
+            // A job id used twice (the controller's state was reset) is the latest submission's.
             if (byId.TryAdd(job.JobId, job))
                 order.Add(job.JobId);
+            else if (job.Submit > byId[job.JobId].Submit)
+                byId[job.JobId] = job;
         }
         foreach (var job in live?.Jobs ?? [])
         {
