@@ -55,8 +55,8 @@ public sealed partial class RealSlurmTests(SlurmCluster cluster) : IClassFixture
         var cancelled = (await SlurmCluster.CommandAsync("sbatch", "--parsable", "-A", "research", "-p", "gpu", "--gres=gpu:1", "-J", "br-cancel", "-t", "1", "--wrap", "sleep 300")).Trim();
         await UntilAsync(async () => (await SacctAsync(train)).State == "COMPLETED" && (await SacctAsync(cancelled)).State == "RUNNING", "br-train to complete while br-cancel runs");
         // An interactive step-launched job takes the GPU br-train gave back.
-        await SlurmCluster.CommandAsync("srun", "-A", "research", "-p", "gpu", "--gres=gpu:1", "-J", "br-srun", "-t", "1", "sleep", "2");
-        var srun = (await SlurmCluster.CommandAsync("sacct", "-n", "-X", "-P", "--name=br-srun", "-S", DateTimeOffset.UtcNow.AddHours(-1).ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture), "--format=JobID")).Trim();
+        var srun = (await SlurmCluster.CommandAsync("srun", "-A", "research", "-p", "gpu", "--gres=gpu:1", "-J", "br-srun", "-t", "1", "bash", "-c", "echo $SLURM_JOB_ID; sleep 2")).Trim();
+        Assert.Matches("^[0-9]+$", srun);
         await SlurmCluster.CommandAsync("scancel", cancelled);
         var jobs = new[] { train, cancelled, srun };
         await UntilAsync(async () => (await Task.WhenAll(jobs.Select(SacctAsync))).All(j => j.End is not null), "sacct to record every end");
