@@ -1,6 +1,6 @@
 using System.Globalization;
-using Burnrate.Connectors.Slurm;
 using Burnrate.Connectors.SkyPilot;
+using Burnrate.Connectors.Slurm;
 using Burnrate.Pricing;
 
 namespace Burnrate.Configuration;

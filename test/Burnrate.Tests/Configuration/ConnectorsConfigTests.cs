@@ -86,4 +86,16 @@ public sealed class ConnectorsConfigTests
         var slurm = config.Connectors.ToSlurmOptions()!;
         Assert.Equal(("hpc1", 2.10m, "dgx-a100", "aws"), (slurm.Cluster, slurm.GpuRate("A100"), slurm.TypeOf("dgx07")!.Type, slurm.TypeOf("aws-1")!.Provider));
     }
+
+    [Fact]
+    public void The_skypilot_section_needs_the_api_servers_url_and_reads_its_token_from_the_environment()
+    {
+        var config = BurnrateConfig.Parse("connectors:\n  skypilot:\n    url: http://127.0.0.1:46580\n    interval: 30s\n    token_env: SKY_TOKEN\n");
+        var options = config.Connectors.ToSkyPilotOptions(name => name == "SKY_TOKEN" ? "s3cret" : null)!;
+        Assert.Equal(("http://127.0.0.1:46580/", TimeSpan.FromSeconds(30), "s3cret"), (options.Url.ToString(), options.Interval, options.Token));
+        var e = Assert.Throws<ArgumentException>(() => config.Connectors.ToSkyPilotOptions(_ => null));
+        Assert.Contains("connectors.skypilot.token_env: the environment variable SKY_TOKEN is not set", e.Message, StringComparison.Ordinal);
+        var bad = Assert.Throws<ConfigException>(() => BurnrateConfig.Parse("connectors:\n  skypilot:\n    url: sky-server\n"));
+        Assert.Contains("connectors.skypilot.url must be the API server's http(s) URL", bad.Message, StringComparison.Ordinal);
+    }
 }

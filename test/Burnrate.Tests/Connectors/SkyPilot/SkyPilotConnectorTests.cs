@@ -167,3 +167,31 @@ public sealed partial class SkyPilotConnectorTests : IAsyncDisposable
         Directory.Delete(_data, recursive: true);
     }
 }
+
+/// <summary>What the connector reads from a managed job record's resources string and fields.</summary>
+public sealed class SkyPilotJobsReaderTests
+{
+    [Theory]
+    [InlineData("1x[Spot](gpus=A100:8, cpus=96, mem=1152, p4d.24xlarge, disk=256)", "p4d.24xlarge", true)]
+    [InlineData("1x(gpus=A100:8, cpus=96, mem=1152, p4d.24xlarge, disk=256)", "p4d.24xlarge", false)]
+    [InlineData("2x GCP(a2-highgpu-8g, {'A100': 8}, spot)", "a2-highgpu-8g", true)]
+    [InlineData("1x Azure(Standard_ND96asr_v4, {'A100': 8})", "Standard_ND96asr_v4", false)]
+    [InlineData("1x(gpus=H100:8, use_spot=False)", "", false)]
+    public void The_instance_type_and_spot_are_read_from_the_resources_string(string resources, string instanceType, bool spot)
+    {
+        var json = JsonSerializer.Serialize(new[] { new Dictionary<string, object> { ["job_id"] = 3, ["status"] = "RUNNING", ["cluster_resources"] = resources } });
+        var job = Assert.Single(Burnrate.Connectors.SkyPilot.SkyPilotJobsReader.Read(JsonDocument.Parse(json).RootElement));
+
+        Assert.Equal((instanceType, spot ? Burnrate.Pricing.CapacityType.Spot : Burnrate.Pricing.CapacityType.OnDemand), (job.InstanceType, job.Capacity));
+        Assert.Equal("sky-managed-3", job.Cluster);
+    }
+
+    [Fact]
+    public void A_v2_answer_with_a_jobs_list_reads_the_same_and_a_record_without_job_id_is_refused()
+    {
+        var json = """{"jobs": [{"job_id": 5, "status": "ManagedJobStatus.FAILED_NO_RESOURCE", "end_at": 1750000000.5}], "total": 1}""";
+        var job = Assert.Single(Burnrate.Connectors.SkyPilot.SkyPilotJobsReader.Read(JsonDocument.Parse(json).RootElement));
+        Assert.Equal(("FAILED_NO_RESOURCE", true, DateTimeOffset.FromUnixTimeMilliseconds(1_750_000_000_500)), (job.Status, job.IsTerminal, job.End!.Value));
+        Assert.Throws<FormatException>(() => Burnrate.Connectors.SkyPilot.SkyPilotJobsReader.Read(JsonDocument.Parse("""[{"status": "RUNNING"}]""").RootElement));
+    }
+}
