@@ -6,8 +6,11 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests start as real peers on loopback: Prometheus scrapes exposition fixtures and remote-writes
 # to burnrate serve; Chromium (driven by Microsoft.Playwright, no browser download) loads the dashboard, with
-# fonts-liberation so screenshots render the same everywhere. Later peers (ClickHouse, Slurm) are added with their issues.
-packages=(prometheus prometheus-alertmanager chromium fonts-liberation)
+# fonts-liberation so screenshots render the same everywhere. Slurm 22.05 with accounting (slurmctld, slurmd, slurmdbd on
+# MariaDB, munge) is started by the Slurm tests themselves (test/setup/slurm/start.sh, as root). Later peers (ClickHouse)
+# are added with their issues.
+packages=(prometheus prometheus-alertmanager chromium fonts-liberation
+  munge slurm-wlm slurmctld slurmd slurm-client slurm-wlm-basic-plugins slurmdbd mariadb-server mariadb-client)
 # The build itself runs `npm ci` for the dashboard's chart library (src/Burnrate.Server/dashboard): npm must be there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
@@ -18,7 +21,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # No init system here: keep maintainer scripts from starting MariaDB, munge or Slurm (the tests start their own).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null && $sudo chmod 755 /usr/sbin/policy-rc.d && policy=1
+  fi
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ -n "$policy" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 if ! command -v dotnet >/dev/null 2>&1; then

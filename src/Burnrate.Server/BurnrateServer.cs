@@ -62,6 +62,7 @@ public static class BurnrateServer
         app.MapPriceApi();
         app.MapPriceFeedApi();
         app.MapFocusApi();
+        app.MapConnectorApi();
         app.MapOpenApiDocument();
         app.MapDashboard();
         app.MapApiFallback();

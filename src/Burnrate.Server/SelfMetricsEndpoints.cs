@@ -32,7 +32,8 @@ public static class SelfMetricsEndpoints
             // A team-scoped key gets its team's cost series only: Burnrate's own health is the whole fleet's business.
             if (BurnratePrincipal.Of(context).Team is { } team)
                 return Results.Text(CostMetrics.Render(pipeline, now, team), "text/plain; version=0.0.4; charset=utf-8");
-            return Results.Text(Render(ingest, now) + RenderTerms(pipeline) + RenderDelivery(alerts) + PriceFeedEndpoints.Render(context.RequestServices.GetService<Pricing.Feeds.PriceFeeds>()) + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
+            var connectors = ConnectorEndpoints.RenderMetrics(context.RequestServices.GetService<Connectors.ConnectorRegistry>(), now);
+            return Results.Text(Render(ingest, now) + RenderTerms(pipeline) + RenderDelivery(alerts) + PriceFeedEndpoints.Render(context.RequestServices.GetService<Pricing.Feeds.PriceFeeds>()) + connectors + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireScope(ApiScopes.Read);
         app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
         {

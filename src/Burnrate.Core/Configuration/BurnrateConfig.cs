@@ -28,6 +28,8 @@ public sealed class BurnrateConfig
     public IngestSection Ingest { get; set; } = new();
     public TelemetrySection Telemetry { get; set; } = new();
     public ScrapeSection Scrape { get; set; } = new();
+    /// <summary>Orchestrators polled by <c>burnrate serve</c> (docs/connectors.md).</summary>
+    public ConnectorsSection Connectors { get; set; } = new();
     /// <summary>The cost series on <c>/metrics</c>: their label dimensions and the cap on how many (docs/metrics.md).</summary>
     public MetricsSection Metrics { get; set; } = new();
     /// <summary>Attribution rules; when the file has no <c>attribution</c> key, <see cref="DefaultAttribution"/> applies.</summary>
@@ -516,6 +518,8 @@ public sealed class BurnrateConfig
             _ = config.ToIngestOptions();
             _ = config.ToMapperOptions();
             _ = config.ToScrapeTargets();
+            _ = config.Connectors.ToSlurmOptions();
+            _ = config.Connectors.ToSkyPilotOptions(_ => "set");
             _ = config.ToDeliveryOptions();
             _ = config.ToActionOptions();
             // Checked without reading the environment: verbs other than serve do not need the secrets.

@@ -4,6 +4,9 @@ using System.Security.Cryptography.X509Certificates;
 using Burnrate.Alerting;
 using Burnrate.Alerting.Delivery;
 using Burnrate.Configuration;
+using Burnrate.Connectors;
+using Burnrate.Connectors.SkyPilot;
+using Burnrate.Connectors.Slurm;
 using Burnrate.Ingest;
 using Burnrate.Pricing;
 using Burnrate.Pricing.Feeds;
@@ -71,7 +74,8 @@ internal static partial class ServeCommand
 
             var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
             using var ownedCertificate = certificate;
-            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher, feeds);
+            var connectors = CreateConnectors(config, dataDirectory, ingest, deliveryHttp, services, logger);
+            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher, feeds, connectors);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -89,19 +93,21 @@ internal static partial class ServeCommand
             var targets = config.ToScrapeTargets();
             using var http = new HttpClient();
             var scraping = targets.Count == 0 ? Task.CompletedTask : new Scraper(ingest, targets, http, services.Time, logger).RunAsync(cancellationToken);
+            var polling = Task.WhenAll(connectors.Connectors.Select(c => RunConnectorAsync(c, logger, cancellationToken)));
             // Started before the banner, so its first timer is armed on the clock before anyone can send input.
             var rating = RateLoopAsync(ingest, services.Time, logger, cancellationToken);
-            var polling = feeds.RunAsync(cancellationToken);
+            var feedPolling = feeds.RunAsync(cancellationToken);
             // Rules judged from the live burn fire within a second of their evidence: after each applied batch and on a
             // one-second tick (for a rule's `for` to run out while nothing new arrives).
             ingest.LiveAlertClock = services.Time;
             var liveAlerts = pipeline.Alerts is null ? Task.CompletedTask : LiveAlertLoopAsync(pipeline, services.Time, logger, cancellationToken);
             var access = keys.Count == 0 ? "no API keys: loopback only" : $"{keys.Count} API keys";
-            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets; {access}); Ctrl+C stops").ConfigureAwait(false);
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets; {connectors.Connectors.Count} connectors; {access}); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
             await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
             await polling.ConfigureAwait(false);
+            await feedPolling.ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             // Nothing new can arrive now: apply what is queued, then rate what closed since the last tick (and rows a
             // failed write left behind) before exit. What is still open stays in the log for the next start.
@@ -111,6 +117,48 @@ internal static partial class ServeCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>The connectors the config turns on (docs/connectors.md); each keeps what it reported under <c>{data}/connectors</c>.</summary>
+    private static ConnectorRegistry CreateConnectors(BurnrateConfig config, string dataDirectory, IngestPipeline ingest, HttpClient http, CliServices services, ILogger logger)
+    {
+        var connectors = new List<IConnector>();
+        var time = services.Time;
+        try
+        {
+            // Polls are scheduled on the injected clock; a command's timeout is wall-clock time (the process runs for real).
+            if (config.Connectors.ToSlurmOptions(Path.Combine(dataDirectory, "connectors", "slurm.json")) is { } slurm)
+                connectors.Add(new SlurmConnector(ingest, slurm, new ProcessSlurmCommands(slurm.BinDir, slurm.Timeout), time, logger));
+            if (config.Connectors.ToSkyPilotOptions(services.GetEnvironmentVariable) is { } skypilot)
+                connectors.Add(new SkyPilotConnector(ingest, skypilot, http, ingest.Cost.Prices, time, logger));
+        }
+        catch (IOException e)
+        {
+            throw new CliUsageException("connectors.slurm: " + e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException($"{config.Path ?? "config"}: {e.Message}");
+        }
+        return new ConnectorRegistry(connectors);
+    }
+
+    /// <summary>Runs one connector; one that fails outright is logged and stops alone, the server runs on.</summary>
+    private static async Task RunConnectorAsync(IConnector connector, ILogger logger, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await connector.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+#pragma warning disable CA1031 // A connector's bug must not take the server down: its health says it stopped.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogConnectorStopped(logger, connector.Health.Name, e.Message);
+        }
     }
 
     /// <summary>Rates closed minutes every <see cref="RatingInterval"/> until cancelled.</summary>
@@ -220,7 +268,7 @@ internal static partial class ServeCommand
         }
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher, PriceFeeds feeds)
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher, PriceFeeds feeds, ConnectorRegistry connectors)
     {
         try
         {
@@ -231,7 +279,7 @@ internal static partial class ServeCommand
                 Certificate = certificate,
                 Store = store,
                 Time = time,
-                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(feeds),
+                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(feeds).AddSingleton(connectors),
             });
         }
         catch (ArgumentException e)
@@ -242,6 +290,9 @@ internal static partial class ServeCommand
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "rating: writing the ledger failed; {PendingRows} rows kept for the next try: {Reason}")]
     private static partial void LogRatingFailed(ILogger logger, int pendingRows, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "connector {Name} stopped: {Reason}; the rest of burnrate runs on")]
+    private static partial void LogConnectorStopped(ILogger logger, string name, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alerts: live evaluation failed: {Reason}")]
     private static partial void LogLiveAlertsFailed(ILogger logger, string reason);

@@ -103,6 +103,7 @@ public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFix
         ["GET /api/v1/prices"] = Access.Read,
         ["GET /api/v1/prices/feeds"] = Access.Read,
         ["GET /api/v1/alerts"] = Access.Read,
+        ["GET /api/v1/connectors"] = Access.Read,
         ["GET /metrics"] = Access.Read,
         ["GET /api/v1/alerts/delivery"] = Access.Admin,
         ["GET /api/v1/focus"] = Access.Admin,

@@ -1,0 +1,47 @@
+namespace Burnrate.Connectors;
+
+/// <summary>How a connector's polling goes: what <c>GET /api/v1/connectors</c> and <c>/metrics</c> show.</summary>
+/// <param name="Name">The connector's name (<c>slurm</c>).</param>
+/// <param name="Kind">What it polls (<c>slurm</c>, <c>skypilot</c>).</param>
+/// <param name="LastPoll">When the last poll started; null before the first.</param>
+/// <param name="LastSuccess">When the last poll that succeeded started; null while none has.</param>
+/// <param name="LastError">Why the last poll failed; null when it succeeded.</param>
+/// <param name="Polls">Polls so far.</param>
+/// <param name="Failures">Polls that failed.</param>
+/// <param name="LastDuration">How long the last poll took.</param>
+/// <param name="Events">Lifecycle events handed to the ingest pipeline so far.</param>
+/// <param name="Tracked">Jobs the connector follows now (started, not yet ended).</param>
+/// <param name="Source">How the last successful poll read its source (e.g. <c>squeue+sacct json openapi/dbv0.0.38</c>).</param>
+public sealed record ConnectorHealth(
+    string Name,
+    string Kind,
+    DateTimeOffset? LastPoll,
+    DateTimeOffset? LastSuccess,
+    string? LastError,
+    long Polls,
+    long Failures,
+    TimeSpan LastDuration,
+    long Events,
+    int Tracked,
+    string Source)
+{
+    /// <summary>How far behind the connector's view is at <paramref name="now"/>: time since the last successful poll (null before one).</summary>
+    public TimeSpan? Lag(DateTimeOffset now) => LastSuccess is { } success ? now - success : null;
+}
+
+/// <summary>A connector whose health the server reports.</summary>
+public interface IConnector
+{
+    /// <summary>Its health now.</summary>
+    ConnectorHealth Health { get; }
+
+    /// <summary>Polls until cancelled; a failing poll is recorded in <see cref="Health"/> and retried, never thrown.</summary>
+    Task RunAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The connectors <c>burnrate serve</c> runs (empty when none is configured).</summary>
+public sealed class ConnectorRegistry(IReadOnlyList<IConnector> connectors)
+{
+    /// <summary>The connectors, in configuration order.</summary>
+    public IReadOnlyList<IConnector> Connectors { get; } = connectors;
+}
