@@ -223,12 +223,12 @@ public abstract class CostStoreContract : IAsyncLifetime
         var store = await OpenAsync();
         // Several batches, out of order, so rollups are built piecemeal; each (minute, resource) stays whole in one
         // batch, as the rating engine writes it.
-        foreach (var batch in lines.GroupBy(l => (l.Minute, l.ResourceId)).OrderBy(_ => random.Next()).Chunk(200))
+        foreach (var batch in lines.GroupBy(l => (l.Minute, l.ResourceId)).OrderBy(_ => random.Next()).Chunk(700))
             await store.WriteAsync([.. batch.SelectMany(g => g)], Ct);
         var dimensions = Enum.GetValues<CostDimension>();
         TimeSpan?[] steps = [null, null, null, TimeSpan.FromMinutes(7), TimeSpan.FromHours(1), TimeSpan.FromHours(5), TimeSpan.FromDays(1)];
 
-        for (var q = 0; q < 40; q++)
+        for (var q = 0; q < 30; q++)
         {
             var query = RandomQuery(random, dimensions, steps);
 
@@ -358,7 +358,7 @@ public abstract class CostStoreContract : IAsyncLifetime
     {
         var store = await OpenAsync();
         var lines = SomeLines.Random(new Random(5), 1_000);
-        var writers = lines.GroupBy(l => (l.Minute, l.ResourceId)).Chunk(30).Select(batch => Task.Run(() => store.WriteAsync([.. batch.SelectMany(g => g)], Ct), Ct));
+        var writers = lines.GroupBy(l => (l.Minute, l.ResourceId)).Chunk(150).Select(batch => Task.Run(() => store.WriteAsync([.. batch.SelectMany(g => g)], Ct), Ct));
         var readers = Enumerable.Range(0, 10).Select(_ => Task.Run(() => store.QueryCostsAsync(ByTeam(SomeLines.Day0, SomeLines.Day0.AddDays(3)), Ct), Ct));
 
         await Task.WhenAll([.. writers, .. readers]);

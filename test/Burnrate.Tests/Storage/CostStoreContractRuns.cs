@@ -109,7 +109,7 @@ public abstract class ClickHouseStoreContract(ClickHouseServers servers) : CostS
         var lines = SomeLines.Random(random, 2_000, days: 3);
         var clickHouse = await OpenAsync();
         await using var duck = await DuckDbCostStore.OpenAsync(":memory:", ct: Ct);
-        var batches = lines.GroupBy(l => (l.Minute, l.ResourceId)).OrderBy(_ => random.Next()).Chunk(250).Select(b => b.SelectMany(g => g).ToList()).ToList();
+        var batches = lines.GroupBy(l => (l.Minute, l.ResourceId)).OrderBy(_ => random.Next()).Chunk(500).Select(b => b.SelectMany(g => g).ToList()).ToList();
         // Replays and a re-rating (the first batch again with other amounts) on top.
         batches.Add(batches[1]);
         batches.Add([.. batches[0].Select(l => l with { Cost = new Money(l.Cost.Nanos + 1) })]);
@@ -129,6 +129,23 @@ public abstract class ClickHouseStoreContract(ClickHouseServers servers) : CostS
             Assert.Equal(Render(expected), Render(actual));
         }
         Assert.Equal(await duck.GetLedgerSpanAsync(Ct), await clickHouse.GetLedgerSpanAsync(Ct));
+    }
+
+    [Fact]
+    public async Task A_database_from_a_newer_build_is_refused_with_a_clear_error()
+    {
+        var store = (ClickHouseCostStore)await OpenAsync();
+        Assert.Equal(1, await store.GetSchemaVersionAsync(Ct));
+        foreach (var url in store.Options.Urls)
+        {
+            await using var one = await ClickHouseCostStore.OpenAsync(store.Options with { Urls = [url] }, ct: Ct);
+            await one.ExecuteAsync($"INSERT INTO {store.Options.Database}.schema_version VALUES (99, 'from the future', '2030-01-01 00:00:00')", Ct);
+        }
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ClickHouseCostStore.OpenAsync(store.Options, ct: Ct));
+
+        Assert.Contains("schema version 99", error.Message, StringComparison.Ordinal);
+        Assert.Contains("newer Burnrate", error.Message, StringComparison.Ordinal);
     }
 
     private static List<string> Render(IEnumerable<CostReportRow> rows) =>
