@@ -6,8 +6,9 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests start as real peers on loopback: Prometheus scrapes exposition fixtures and remote-writes
 # to burnrate serve; Chromium (driven by Microsoft.Playwright, no browser download) loads the dashboard, with
-# fonts-liberation so screenshots render the same everywhere. Later peers (ClickHouse, Slurm) are added with their issues.
-packages=(prometheus prometheus-alertmanager chromium fonts-liberation)
+# fonts-liberation so screenshots render the same everywhere; ClickHouse (18.16 on Debian 12) is the scale-out store
+# the store contract runs against (test/Burnrate.Tests/Support/ClickHousePeer.cs starts it on loopback ports).
+packages=(prometheus prometheus-alertmanager chromium fonts-liberation clickhouse-server)
 # The build itself runs `npm ci` for the dashboard's chart library (src/Burnrate.Server/dashboard): npm must be there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

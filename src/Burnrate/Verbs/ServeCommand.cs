@@ -45,7 +45,12 @@ internal static partial class ServeCommand
             var logger = new StderrLogger(services.Error);
             var (book, rateCard) = PricingSetup.Load(config, logger);
             var ratingOptions = config.ToRatingOptions();
-            await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
+            // storage.store: clickhouse puts the ledger in ClickHouse (docs/scale-out.md); the write-ahead log stays local.
+            var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
+            await using var store = clickHouse is null
+                ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
+                : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
+            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions);
             using var pipeline = new CostPipeline(engine, store, ratingOptions, logger);
             // Every alert is a log line, and goes to the configured targets (Alertmanager, webhooks, Slack) and actions.
@@ -88,7 +93,7 @@ internal static partial class ServeCommand
             ingest.LiveAlertClock = services.Time;
             var liveAlerts = pipeline.Alerts is null ? Task.CompletedTask : LiveAlertLoopAsync(pipeline, services.Time, logger, cancellationToken);
             var access = keys.Count == 0 ? "no API keys: loopback only" : $"{keys.Count} API keys";
-            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets; {access}); Ctrl+C stops").ConfigureAwait(false);
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {ledger}; {targets.Count} scrape targets; {access}); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
             await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
