@@ -192,6 +192,62 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog
         }
     }
 
+    /// <summary>
+    /// Inserts ledger lines without touching the rollups (bulk loads and the writer benchmark's baseline); follow with
+    /// <see cref="RebuildRollupsAsync"/>. The lines must not repeat a (minute, resource) already stored.
+    /// </summary>
+    internal async Task InsertMinutesOnlyAsync(IReadOnlyList<CostLine> lines, CancellationToken cancellationToken = default)
+    {
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var version = NextVersion();
+            var body = new RowBinaryWriter(lines.Count * 200);
+            foreach (var line in lines)
+                WriteRow(body, line, version);
+            await _client.InsertAsync($"INSERT INTO {_db}.cost_minutes FORMAT RowBinary", body.Buffer, body.Length, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>Recomputes the rollups of every resource for the whole days that overlap [<paramref name="from"/>, <paramref name="to"/>), a day per statement.</summary>
+    internal async Task RebuildRollupsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            for (var day = CostQueryPlan.FloorTo(from.UtcDateTime, TimeSpan.TicksPerDay); day < to.UtcDateTime; day = day.AddDays(1))
+            {
+                var v = NextVersion().ToString(CultureInfo.InvariantCulture);
+                var minutes = $"minute >= {ClickHouseQueryPlan.Time(day)} AND minute < {ClickHouseQueryPlan.Time(day.AddDays(1))}";
+                await _client.ExecuteAsync($"""
+                    INSERT INTO {_db}.cost_hourly
+                    SELECT toStartOfHour(minute) AS h, {s_dimensions},
+                           sum(cost_nanos), sum(if(is_idle, cost_nanos, toInt64(0))), sumIf(quantity, component = 'gpu'), toInt64(count()), {v}
+                    FROM {_db}.cost_minutes
+                    WHERE {minutes}{ClickHouseQueryPlan.Newest(_db, "cost_minutes", _options.Cluster, "minute", minutes)}
+                    GROUP BY h, {s_dimensions}
+                    """, cancellationToken, settings: "insert_distributed_sync=1").ConfigureAwait(false);
+                var hours = $"hour >= {ClickHouseQueryPlan.Time(day)} AND hour < {ClickHouseQueryPlan.Time(day.AddDays(1))}";
+                await _client.ExecuteAsync($"""
+                    INSERT INTO {_db}.cost_daily
+                    SELECT toStartOfDay(hour) AS d, {s_dimensions},
+                           sum(cost_nanos), sum(idle_cost_nanos), sum(gpu_seconds), sum(line_count), {v}
+                    FROM {_db}.cost_hourly
+                    WHERE {hours}{ClickHouseQueryPlan.Newest(_db, "cost_hourly", _options.Cluster, "hour", hours)}
+                    GROUP BY d, {s_dimensions}
+                    """, cancellationToken, settings: "insert_distributed_sync=1").ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
     // Recomputes the hourly rows of each (hour, resource) from its newest minutes, then the daily rows of each
     // (day, resource) from its newest hours, all stamped with the batch's version.
     private async Task RebuildRollupsCoreAsync(HashSet<(DateTime Hour, string Resource)> hourPairs, HashSet<(DateTime Day, string Resource)> dayPairs, long version, CancellationToken cancellationToken)
