@@ -46,8 +46,8 @@ public sealed class ClickHouseException : Exception
 /// as URL parameters, results as TSV, no query parameters (values are formatted as literals here).
 /// </summary>
 /// <remarks>
-/// A request goes to the first server that accepts a connection; one that refuses is tried again only after the
-/// others. Every server of a cluster holds the same <c>Distributed</c> tables, so any of them can answer.
+/// A request goes to the first server that accepts a connection; after one fails to connect, the next one is preferred.
+/// Every server of a cluster holds the same <c>Distributed</c> tables, so any of them can answer.
 /// </remarks>
 internal sealed partial class ClickHouseHttp : IDisposable
 {
@@ -118,7 +118,8 @@ internal sealed partial class ClickHouseHttp : IDisposable
             }
             catch (HttpRequestException ex)
             {
-                // Not reachable: the next server may be. What reached a server is never sent twice.
+                // Not reachable (or the connection broke): the next server may answer. Sending again is safe: every write
+                // replaces by key (a newer version), so a request that did land twice counts once.
                 last = ex;
                 MarkDown(candidate);
                 continue;
