@@ -51,7 +51,7 @@ public sealed partial class ServeOnClickHouseTests(ShardedClickHouse servers) : 
         try
         {
             var run = BurnrateCli.InvokeAsync(services, ["serve", "--config", config, "--listen", "127.0.0.1:0", "--data", _data], stop.Token);
-            var url = await WaitForUrlAsync(run);
+            var url = await WaitForUrlAsync(run, _out);
             Assert.Contains($"database {options.Database}", _out.ToString(), StringComparison.Ordinal);
             Assert.False(File.Exists(Path.Combine(_data, "burnrate.duckdb")), "the embedded store was opened too");
 
@@ -85,6 +85,26 @@ public sealed partial class ServeOnClickHouseTests(ShardedClickHouse servers) : 
             Assert.True(cost is not null, "the workload never reached the ledger: " + _out + _error);
             Assert.Equal("1.097882096", cost);
 
+            // An API-only server on the same ledger answers the same, and receives nothing.
+            var apiOut = new StringWriter();
+            using var stopApi = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var apiRun = BurnrateCli.InvokeAsync(new CliServices
+            {
+                OpenStore = real.OpenStore,
+                LoadPriceBook = real.LoadPriceBook,
+                Out = TextWriter.Synchronized(apiOut),
+                Error = TextWriter.Synchronized(_error),
+                Time = _time,
+            }, ["serve", "--role", "api", "--config", config, "--listen", "127.0.0.1:0", "--data", Path.Combine(_data, "api")], stopApi.Token);
+            var apiUrl = await WaitForUrlAsync(apiRun, apiOut);
+            Assert.Contains("role api", apiOut.ToString(), StringComparison.Ordinal);
+            Assert.Equal("1.097882096", await WorkloadCostAsync(apiUrl, "skypilot:42"));
+            using var refused = await _http.PostAsync(apiUrl + "/api/v1/events", new StringContent(launch.ToString(), Encoding.UTF8, "application/json"), ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.False(Directory.Exists(Path.Combine(_data, "api", "wal")), "an API-only server opened a write-ahead log");
+            await stopApi.CancelAsync();
+            Assert.Equal(0, await apiRun);
+
             await stop.CancelAsync();
             Assert.Equal(0, await run);
         }
@@ -94,15 +114,15 @@ public sealed partial class ServeOnClickHouseTests(ShardedClickHouse servers) : 
         }
     }
 
-    private async Task<string> WaitForUrlAsync(Task<int> run)
+    private async Task<string> WaitForUrlAsync(Task<int> run, StringWriter output)
     {
         string? url = null;
         for (var i = 0; i < 600 && url is null && !run.IsCompleted; i++)
         {
-            url = UrlPattern().Match(_out.ToString()) is { Success: true } m ? m.Value : null;
+            url = UrlPattern().Match(output.ToString()) is { Success: true } m ? m.Value : null;
             await Task.Delay(50, TestContext.Current.CancellationToken);
         }
-        Assert.True(url is not null, "serve never said where it listens: " + _out + _error);
+        Assert.True(url is not null, "serve never said where it listens: " + output + _error);
         return url;
     }
 
