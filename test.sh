@@ -7,9 +7,10 @@ cd "$(dirname "$0")"
 # Debian packages the tests start as real peers on loopback: Prometheus scrapes exposition fixtures and remote-writes
 # to burnrate serve; Chromium (driven by Microsoft.Playwright, no browser download) loads the dashboard, with
 # fonts-liberation so screenshots render the same everywhere. Slurm 22.05 with accounting (slurmctld, slurmd, slurmdbd on
-# MariaDB, munge) is started by the Slurm tests themselves (test/setup/slurm/start.sh, as root). Later peers (ClickHouse)
-# are added with their issues.
-packages=(prometheus prometheus-alertmanager chromium fonts-liberation
+# MariaDB, munge) is started by the Slurm tests themselves (test/setup/slurm/start.sh, as root); ClickHouse (18.16 on
+# Debian 12) is the scale-out store the store contract runs against (test/Burnrate.Tests/Support/ClickHousePeer.cs starts
+# it on loopback ports).
+packages=(prometheus prometheus-alertmanager chromium fonts-liberation clickhouse-server
   munge slurm-wlm slurmctld slurmd slurm-client slurm-wlm-basic-plugins slurmdbd mariadb-server mariadb-client)
 # The build itself runs `npm ci` for the dashboard's chart library (src/Burnrate.Server/dashboard): npm must be there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -21,7 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  # No init system here: keep maintainer scripts from starting MariaDB, munge or Slurm (the tests start their own).
+  # No init system here, and Debian's clickhouse-server, MariaDB, munge and Slurm would start system services on
+  # install: keep maintainer scripts from starting any (the tests start their own on loopback ports).
   policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null && $sudo chmod 755 /usr/sbin/policy-rc.d && policy=1

@@ -7,6 +7,7 @@ using Burnrate.Pricing;
 using Burnrate.Pricing.Terms;
 using Burnrate.Rating;
 using Burnrate.Storage;
+using Burnrate.Storage.ClickHouse;
 using Burnrate.Telemetry.Mapping;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
@@ -64,8 +65,25 @@ public sealed class BurnrateConfig
     {
         /// <summary>DuckDB database file; default <c>{data}/burnrate.duckdb</c>.</summary>
         public string? Duckdb { get; set; }
-        /// <summary>ClickHouse URL (scale-out; not in this version).</summary>
-        public string? Clickhouse { get; set; }
+        /// <summary>Which store holds the ledger: <c>duckdb</c> (embedded, the default) or <c>clickhouse</c> (scale-out).</summary>
+        public string Store { get; set; } = "duckdb";
+        /// <summary>The ClickHouse store, used when <see cref="Store"/> is <c>clickhouse</c>.</summary>
+        public ClickHouseSection? Clickhouse { get; set; }
+    }
+
+    public sealed class ClickHouseSection
+    {
+        /// <summary>HTTP URLs of every server (<c>http://host:8123</c>); tables are created on each, queries go to the first that answers.</summary>
+        public List<string> Urls { get; set; } = [];
+        public string Database { get; set; } = "burnrate";
+        /// <summary>The cluster (in the servers' <c>remote_servers</c>) to shard over with Distributed tables; none for one server.</summary>
+        public string? Cluster { get; set; }
+        /// <summary>Whether the cluster's shards have replicas (ReplicatedReplacingMergeTree; needs ZooKeeper and macros).</summary>
+        public bool Replicated { get; set; }
+        public string? User { get; set; }
+        /// <summary>The environment variable holding the password (never the password itself in the file).</summary>
+        public string? PasswordEnv { get; set; }
+        public string Timeout { get; set; } = "60s";
     }
 
     public sealed class RatingSection
@@ -490,6 +508,42 @@ public sealed class BurnrateConfig
             ? new(DefaultAttribution)
             : new(Attribution.Select(r => new AttributionRule { Match = r.Match, Set = r.Set, Override = r.Override }));
 
+    /// <summary>
+    /// The ClickHouse store's options when <c>storage.store</c> is <c>clickhouse</c>, else null (the embedded store).
+    /// The password is read from the environment variable <c>storage.clickhouse.password_env</c> names.
+    /// </summary>
+    public ClickHouseOptions? ToClickHouseOptions(Func<string, string?>? environment = null)
+    {
+        var store = Storage.Store?.Trim().ToLowerInvariant();
+        if (store is null or "" or "duckdb")
+            return null;
+        if (store != "clickhouse")
+            throw new ArgumentException($"storage.store: '{Storage.Store}' is not a store; use duckdb or clickhouse");
+        var section = Storage.Clickhouse ?? throw new ArgumentException("storage.store is clickhouse but storage.clickhouse is missing (urls, database, cluster)");
+        var urls = new List<Uri>();
+        foreach (var url in section.Urls)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+                throw new ArgumentException($"storage.clickhouse.urls: '{url}' is not a URL");
+            urls.Add(uri);
+        }
+        string? password = null;
+        if (!string.IsNullOrWhiteSpace(section.PasswordEnv))
+            password = (environment ?? Environment.GetEnvironmentVariable)(section.PasswordEnv) ?? throw new ArgumentException($"storage.clickhouse.password_env: the environment variable {section.PasswordEnv} is not set");
+        var options = new ClickHouseOptions
+        {
+            Urls = urls,
+            Database = section.Database,
+            Cluster = string.IsNullOrWhiteSpace(section.Cluster) ? null : section.Cluster,
+            Replicated = section.Replicated,
+            User = section.User,
+            Password = password,
+            Timeout = Positive(Durations.Parse(section.Timeout, "storage.clickhouse.timeout"), "storage.clickhouse.timeout"),
+        };
+        options.Validate();
+        return options;
+    }
+
     /// <summary>The DuckDB file: the configured one, else <c>{dataDirectory}/burnrate.duckdb</c>.</summary>
     public string DuckDbPath(string dataDirectory) =>
         string.IsNullOrWhiteSpace(Storage.Duckdb) ? System.IO.Path.Combine(dataDirectory, "burnrate.duckdb") : Storage.Duckdb;
@@ -526,6 +580,7 @@ public sealed class BurnrateConfig
             _ = config.ToApiKeys(_ => "set");
             _ = config.ToTlsFiles();
             _ = config.ToPriceFeedOptions();
+            _ = config.ToClickHouseOptions(_ => "set");
             var actions = config.ToActionOptions();
             var rules = config.ToAlertRules();
             for (var i = 0; i < rules.Count; i++)

@@ -40,11 +40,20 @@ internal static partial class ServeCommand
             HelpName = "ADDR",
             DefaultValueFactory = _ => "127.0.0.1:9840",
         };
-        var command = new Command("serve", "Receive live telemetry and events, rate them per minute and serve the ledger: POST /api/v1/write (Prometheus remote write 1.0/2.0), POST /v1/metrics (OTLP/HTTP), POST /api/v1/events, scrape targets from the config; GET /api/v1/costs, /api/v1/burn, /metrics, /healthz") { listen };
+        var role = new Option<string>("--role")
+        {
+            Description = "all: receive, rate and serve (one process); api: serve the ledger only, no receivers or rating (beside ingesters writing a ClickHouse ledger, docs/scale-out.md)",
+            HelpName = "ROLE",
+            DefaultValueFactory = _ => "all",
+        };
+        role.AcceptOnlyFromAmong("all", "api");
+        var command = new Command("serve", "Receive live telemetry and events, rate them per minute and serve the ledger: POST /api/v1/write (Prometheus remote write 1.0/2.0), POST /v1/metrics (OTLP/HTTP), POST /api/v1/events, scrape targets from the config; GET /api/v1/costs, /api/v1/burn, /metrics, /healthz") { listen, role };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
             var dataDirectory = BurnrateCli.GetLedgerLocation(parse); // also validates the config file
             var config = LoadConfig(BurnrateCli.GetConfigFile(parse));
+            if (parse.GetValue(role) == "api")
+                return await ServeApiOnlyAsync(services, config, dataDirectory, parse.GetValue(listen)!, cancellationToken).ConfigureAwait(false);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(CliServices.LedgerPath(dataDirectory)))!);
             var logger = new StderrLogger(services.Error);
             var (book, rateCard) = PricingSetup.Load(config, logger);
@@ -52,7 +61,12 @@ internal static partial class ServeCommand
             using var feedHttp = new HttpClient { Timeout = Timeout.InfiniteTimeSpan }; // each poll has its own timeout
             using var feeds = PriceFeeds.Create(LoadFeeds(config, services.GetEnvironmentVariable), book, feedHttp, services.Time, logger);
             var ratingOptions = config.ToRatingOptions();
-            await using var store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
+            // storage.store: clickhouse puts the ledger in ClickHouse (docs/scale-out.md); the write-ahead log stays local.
+            var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
+            await using var store = clickHouse is null
+                ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
+                : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
+            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions)
             {
                 // What earlier bills taught (docs/billing.md#calibration), before the log is replayed and rated.
@@ -102,7 +116,7 @@ internal static partial class ServeCommand
             ingest.LiveAlertClock = services.Time;
             var liveAlerts = pipeline.Alerts is null ? Task.CompletedTask : LiveAlertLoopAsync(pipeline, services.Time, logger, cancellationToken);
             var access = keys.Count == 0 ? "no API keys: loopback only" : $"{keys.Count} API keys";
-            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {Path.GetFullPath(dataDirectory)}; {targets.Count} scrape targets; {connectors.Connectors.Count} connectors; {access}); Ctrl+C stops").ConfigureAwait(false);
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {ledger}; {targets.Count} scrape targets; {connectors.Connectors.Count} connectors; {access}); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
             await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
@@ -266,6 +280,62 @@ internal static partial class ServeCommand
         {
             throw new CliUsageException($"{config.Path ?? "config"}: tls: cannot load the certificate and key: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// <c>--role api</c>: the API and dashboard over the ledger, without receivers, write-ahead log, rating or alerts.
+    /// Live views (<c>/api/v1/burn</c>, the fleet) answer 503; receivers answer 503.
+    /// </summary>
+    private static async Task<int> ServeApiOnlyAsync(CliServices services, BurnrateConfig config, string dataDirectory, string listen, CancellationToken cancellationToken)
+    {
+        var logger = new StderrLogger(services.Error);
+        var (book, _) = PricingSetup.Load(config, logger);
+        var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
+        await using var store = clickHouse is null
+            ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
+            : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
+        var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
+        using var ownedCertificate = certificate;
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = BurnrateServer.Build(new BurnrateServerOptions
+            {
+                Listen = listen,
+                ApiKeys = keys,
+                Certificate = certificate,
+                Store = store,
+                Time = services.Time,
+                ConfigureServices = s => s.AddSingleton<IPriceBook>(book),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException("--listen: " + e.Message);
+        }
+        await using (app.ConfigureAwait(false))
+        {
+            try
+            {
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message}");
+            }
+            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (role api: ledger {ledger}; no receivers or rating); Ctrl+C stops").ConfigureAwait(false);
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        return ExitCodes.Ok;
     }
 
     private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher, PriceFeeds feeds, ConnectorRegistry connectors)

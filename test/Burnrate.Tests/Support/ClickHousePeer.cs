@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Burnrate.Storage.ClickHouse;
+
+namespace Burnrate.Tests.Support;
+
+/// <summary>
+/// Real ClickHouse servers (Debian's <c>clickhouse-server</c>) on loopback ports with their data in a temporary
+/// directory: one server, or several, each a shard of the cluster <see cref="ClusterName"/>. Tests isolate themselves
+/// by database (<see cref="NewOptions"/>), not by restarting servers.
+/// </summary>
+public sealed class ClickHousePeer : IAsyncDisposable
+{
+    /// <summary>The cluster every server's configuration declares (one shard per server).</summary>
+    public const string ClusterName = "burnrate_test";
+
+    private readonly string _directory;
+    private readonly Server[] _servers;
+    private readonly string _binary;
+
+    private ClickHousePeer(string binary, string directory, Server[] servers)
+    {
+        _binary = binary;
+        _directory = directory;
+        _servers = servers;
+    }
+
+    /// <summary>The servers' HTTP URLs, shard order.</summary>
+    public IReadOnlyList<Uri> Urls => [.. _servers.Select(s => s.Url)];
+
+    /// <summary>Whether the servers form a cluster with <c>Distributed</c> tables (more than one shard).</summary>
+    public bool Sharded => _servers.Length > 1;
+
+    /// <summary>
+    /// Starts <paramref name="shards"/> servers (skips locally / fails under CI when clickhouse-server is missing).
+    /// </summary>
+    public static async Task<ClickHousePeer> StartAsync(int shards, CancellationToken cancellationToken)
+    {
+        var binary = RealPeer.Require("clickhouse-server", "clickhouse-server");
+        var directory = Path.Combine(Path.GetTempPath(), "burnrate-clickhouse-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(directory);
+        var servers = new Server[shards];
+        for (var i = 0; i < shards; i++)
+            servers[i] = new Server(Path.Combine(directory, "s" + i.ToString(CultureInfo.InvariantCulture)), RealPeer.FreePort(), RealPeer.FreePort(), RealPeer.FreePort());
+        var peer = new ClickHousePeer(binary, directory, servers);
+        try
+        {
+            foreach (var server in servers)
+                peer.WriteConfig(server);
+            foreach (var server in servers)
+                peer.Launch(server);
+            foreach (var server in servers)
+                await WaitReadyAsync(server, cancellationToken);
+            return peer;
+        }
+        catch
+        {
+            await peer.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Store options for a fresh database of its own on these servers.</summary>
+    public ClickHouseOptions NewOptions() => new()
+    {
+        Urls = Urls,
+        Database = "t_" + Guid.NewGuid().ToString("N")[..16],
+        Cluster = Sharded ? ClusterName : null,
+        Timeout = TimeSpan.FromSeconds(30),
+    };
+
+    /// <summary>Drops a test's database on every server (best effort).</summary>
+    public async Task DropAsync(string database)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        foreach (var server in _servers)
+        {
+            try
+            {
+                using var response = await http.PostAsync(server.Url, new StringContent($"DROP DATABASE IF EXISTS {database}"));
+            }
+            catch (HttpRequestException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Kills shard <paramref name="index"/> (its data stays on disk).</summary>
+    public void Stop(int index)
+    {
+        RealPeer.Stop(_servers[index].Process);
+        _servers[index].Process = null;
+    }
+
+    /// <summary>Starts shard <paramref name="index"/> again on the same ports and data.</summary>
+    public async Task RestartAsync(int index, CancellationToken cancellationToken)
+    {
+        Launch(_servers[index]);
+        await WaitReadyAsync(_servers[index], cancellationToken);
+    }
+
+    private void Launch(Server server)
+    {
+        server.Log.Clear();
+        server.Process = RealPeer.Start(_binary, ["--config-file=" + Path.Combine(server.Directory, "config.xml")], server.Log);
+    }
+
+    private static async Task WaitReadyAsync(Server server, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (server.Process is null || server.Process.HasExited)
+                throw new InvalidOperationException($"clickhouse-server exited while starting:\n{server.Log}\n{ReadLog(server)}");
+            try
+            {
+                var answer = await http.GetStringAsync(new Uri(server.Url, "ping"), cancellationToken);
+                if (answer.StartsWith("Ok.", StringComparison.Ordinal))
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
+            await Task.Delay(100, cancellationToken);
+        }
+        throw new TimeoutException($"clickhouse-server on {server.Url} did not answer /ping within 60 s:\n{server.Log}\n{ReadLog(server)}");
+    }
+
+    private static string ReadLog(Server server)
+    {
+        var path = Path.Combine(server.Directory, "log", "clickhouse-server.err.log");
+        return File.Exists(path) ? File.ReadAllText(path) : "";
+    }
+
+    private void WriteConfig(Server server)
+    {
+        var data = Path.Combine(server.Directory, "data") + "/";
+        foreach (var sub in new[] { "", "tmp", "user_files", "format_schemas" })
+            Directory.CreateDirectory(Path.Combine(data, sub));
+        Directory.CreateDirectory(Path.Combine(server.Directory, "log"));
+        var shards = new StringBuilder();
+        foreach (var s in _servers)
+        {
+            shards.Append(CultureInfo.InvariantCulture,
+                $"<shard><internal_replication>false</internal_replication><replica><host>127.0.0.1</host><port>{s.TcpPort}</port></replica></shard>");
+        }
+        var log = Path.Combine(server.Directory, "log");
+        File.WriteAllText(Path.Combine(server.Directory, "config.xml"), $"""
+            <?xml version="1.0"?>
+            <yandex>
+                <logger>
+                    <level>warning</level>
+                    <log>{log}/clickhouse-server.log</log>
+                    <errorlog>{log}/clickhouse-server.err.log</errorlog>
+                    <size>10M</size>
+                    <count>1</count>
+                </logger>
+                <listen_host>127.0.0.1</listen_host>
+                <http_port>{server.HttpPort}</http_port>
+                <tcp_port>{server.TcpPort}</tcp_port>
+                <interserver_http_port>{server.InterserverPort}</interserver_http_port>
+                <interserver_http_host>127.0.0.1</interserver_http_host>
+                <path>{data}</path>
+                <tmp_path>{data}tmp/</tmp_path>
+                <user_files_path>{data}user_files/</user_files_path>
+                <format_schema_path>{data}format_schemas/</format_schema_path>
+                <users_config>{server.Directory}/users.xml</users_config>
+                <default_profile>default</default_profile>
+                <default_database>default</default_database>
+                <timezone>UTC</timezone>
+                <mlock_executable>false</mlock_executable>
+                <mark_cache_size>67108864</mark_cache_size>
+                <uncompressed_cache_size>67108864</uncompressed_cache_size>
+                <max_table_size_to_drop>0</max_table_size_to_drop>
+                <max_partition_size_to_drop>0</max_partition_size_to_drop>
+                <remote_servers><{ClusterName}>{shards}</{ClusterName}></remote_servers>
+            </yandex>
+            """);
+        File.WriteAllText(Path.Combine(server.Directory, "users.xml"), """
+            <?xml version="1.0"?>
+            <yandex>
+                <profiles><default><max_memory_usage>2000000000</max_memory_usage><load_balancing>in_order</load_balancing></default></profiles>
+                <users>
+                    <default>
+                        <password></password>
+                        <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+                        <profile>default</profile>
+                        <quota>default</quota>
+                    </default>
+                </users>
+                <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+            </yandex>
+            """);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var server in _servers)
+        {
+            RealPeer.Stop(server.Process);
+            server.Process = null;
+        }
+        await Task.Yield();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private sealed class Server(string directory, int httpPort, int tcpPort, int interserverPort)
+    {
+        public string Directory { get; } = directory;
+        public int HttpPort { get; } = httpPort;
+        public int TcpPort { get; } = tcpPort;
+        public int InterserverPort { get; } = interserverPort;
+        public Uri Url => new(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{HttpPort}/"));
+        public StringBuilder Log { get; } = new();
+        public Process? Process { get; set; }
+    }
+}
