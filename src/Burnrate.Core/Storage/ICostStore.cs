@@ -5,7 +5,7 @@ using Burnrate.Rating;
 namespace Burnrate.Storage;
 
 /// <summary>
-/// Where the ledger lives. Implementations: DuckDB (embedded, the default) and, later, ClickHouse (scale-out).
+/// Where the ledger lives. Implementations: DuckDB (embedded, the default) and ClickHouse (scale-out, docs/scale-out.md).
 /// The store never computes prices: it keeps what the rating engine wrote and sums it.
 /// </summary>
 public interface ICostStore : IAsyncDisposable
