@@ -22,14 +22,25 @@ public sealed partial class DuckDbCostStore
                 foreach (var line in lines)
                     AppendBilling(appender, sourceFile, line);
             }
+            // An importer's batch has its rows in increasing order: no duplicates to drop, and a row range that, on a
+            // first import, no stored line of the file falls in; then the replace below has nothing to do.
+            var increasing = true;
+            for (var i = 1; i < lines.Count && increasing; i++)
+                increasing = lines[i].SourceRow > lines[i - 1].SourceRow;
+            var replaces = !increasing || await HasBillingRowsAsync(sourceFile, lines[0].SourceRow, lines[^1].SourceRow, cancellationToken).ConfigureAwait(false);
             await InTransactionAsync(async () =>
             {
                 // Same (file, row) replaces: re-importing a file, or a batch of it, adds nothing.
-                await ExecuteCoreAsync("""
-                    DELETE FROM billing_lines USING (SELECT DISTINCT source_file, source_row FROM billing_lines_staging) AS s
-                    WHERE billing_lines.source_file = s.source_file AND billing_lines.source_row = s.source_row
-                    """, cancellationToken).ConfigureAwait(false);
-                await ExecuteCoreAsync("INSERT INTO billing_lines SELECT DISTINCT ON (source_file, source_row) * FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
+                if (replaces)
+                {
+                    await ExecuteCoreAsync("""
+                        DELETE FROM billing_lines USING (SELECT DISTINCT source_file, source_row FROM billing_lines_staging) AS s
+                        WHERE billing_lines.source_file = s.source_file AND billing_lines.source_row = s.source_row
+                        """, cancellationToken).ConfigureAwait(false);
+                }
+                await ExecuteCoreAsync(increasing
+                    ? "INSERT INTO billing_lines SELECT * FROM billing_lines_staging"
+                    : "INSERT INTO billing_lines SELECT DISTINCT ON (source_file, source_row) * FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
             await ExecuteCoreAsync("DELETE FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
         }
@@ -37,6 +48,16 @@ public sealed partial class DuckDbCostStore
         {
             _gate.Release();
         }
+    }
+
+    private async Task<bool> HasBillingRowsAsync(string sourceFile, long first, long last, CancellationToken cancellationToken)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT EXISTS (SELECT 1 FROM billing_lines WHERE source_file = $file AND source_row BETWEEN $first AND $last)";
+        command.Parameters.Add(new DuckDBParameter("file", sourceFile));
+        command.Parameters.Add(new DuckDBParameter("first", first));
+        command.Parameters.Add(new DuckDBParameter("last", last));
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <inheritdoc />
