@@ -4,6 +4,7 @@ using Burnrate.Benchmarks.Storage;
 using Burnrate.Billing;
 using Burnrate.Pricing.Terms;
 using Burnrate.Storage.DuckDb;
+using DuckDB.NET.Data;
 
 namespace Burnrate.Benchmarks.Billing;
 
@@ -48,8 +49,28 @@ internal static class ReconcileBenchmark
         // Each run starts from the same ledger: a copy, so the previous run's bill lines and calibration are gone.
         var work = Path.Combine(directory, "work.duckdb");
         var times = new List<(double Import, double Reconcile, double Learn)>();
+        var reads = new List<(double DuckDb, double Reader)>();
         for (var run = 0; run < runs; run++)
         {
+            // The same bill read by DuckDB alone (the import's ceiling) and by the importer's reader without storing.
+            var read = Stopwatch.StartNew();
+            await using (var duck = new DuckDBConnection("Data Source=:memory:"))
+            {
+                await duck.OpenAsync();
+                using var command = duck.CreateCommand();
+                command.CommandText = $"CREATE TABLE t AS SELECT * FROM read_csv('{bill.Replace("'", "''", StringComparison.Ordinal)}')";
+                await command.ExecuteNonQueryAsync();
+            }
+            var duckDb = read.Elapsed.TotalSeconds;
+            read.Restart();
+            await using (var reader = await FocusReader.OpenAsync(bill))
+            {
+                await foreach (var _ in reader.ReadBatchesAsync(FocusImporter.BatchSize))
+                {
+                }
+            }
+            reads.Add((duckDb, read.Elapsed.TotalSeconds));
+
             File.Delete(work);
             File.Delete(work + ".wal");
             File.Copy(ledger, work);
@@ -65,10 +86,10 @@ internal static class ReconcileBenchmark
             var learn = clock.Elapsed.TotalSeconds;
             times.Add((import, reconcile, learn));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"run {run + 1}: import {import:F2} s ({imported.RowsImported:N0} lines), reconcile {reconcile:F2} s ({report.MatchedResourceDays:N0} resource-days matched, {report.UnmatchedBill.Sum(u => u.Count)} bill / {report.UnmatchedLedger.Sum(u => u.Count)} ledger unmatched), reconcile + learn {learn:F2} s ({learned?.Learned.Count ?? 0} factors); load average {LoadAverage()}"));
+                $"run {run + 1}: DuckDB read_csv {reads[^1].DuckDb:F2} s, FocusReader {reads[^1].Reader:F2} s, import {import:F2} s ({imported.RowsImported:N0} lines), reconcile {reconcile:F2} s ({report.MatchedResourceDays:N0} resource-days matched, {report.UnmatchedBill.Sum(u => u.Count)} bill / {report.UnmatchedLedger.Sum(u => u.Count)} ledger unmatched), reconcile + learn {learn:F2} s ({learned?.Learned.Count ?? 0} factors); load average {LoadAverage()}"));
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"median of {runs}: import {Median(times.Select(t => t.Import)):F2} s, reconcile {Median(times.Select(t => t.Reconcile)):F2} s, reconcile + learn {Median(times.Select(t => t.Learn)):F2} s"));
+            $"median of {runs}: DuckDB read_csv {Median(reads.Select(t => t.DuckDb)):F2} s, FocusReader {Median(reads.Select(t => t.Reader)):F2} s, import {Median(times.Select(t => t.Import)):F2} s, reconcile {Median(times.Select(t => t.Reconcile)):F2} s, reconcile + learn {Median(times.Select(t => t.Learn)):F2} s"));
         File.Delete(work);
         File.Delete(work + ".wal");
         return 0;

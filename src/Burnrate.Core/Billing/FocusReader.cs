@@ -39,6 +39,7 @@ public sealed class FocusReader : IAsyncDisposable
     private readonly FocusQuirkTally _quirks = new();
     private readonly Dictionary<string, long> _byProvider = new(StringComparer.Ordinal);
     private readonly bool[] _mapped;
+    private readonly int[] _resultOrdinal;
     private readonly int _masks;
     private readonly int[] _at;
 
@@ -63,6 +64,11 @@ public sealed class FocusReader : IAsyncDisposable
                 _mapped[i] = true;
         }
         _at = [.. s_mappedColumns.Select(c => _ordinal.GetValueOrDefault(c, -1))];
+        _resultOrdinal = new int[_header.Length];
+        Array.Fill(_resultOrdinal, -1);
+        var read = ReadColumns(_header);
+        for (var k = 0; k < read.Length; k++)
+            _resultOrdinal[read[k]] = k;
         _nonNullable = [.. FocusColumns.Of(version).Where(c => !c.AllowsNulls && _ordinal.ContainsKey(c.Id)).Select(c => _ordinal[c.Id])];
         AddAllowed("ChargeCategory", s_chargeCategories);
         AddAllowed("ChargeClass", s_chargeClasses);
@@ -216,16 +222,27 @@ public sealed class FocusReader : IAsyncDisposable
 
     private static int MaskColumns(int columns) => (columns + ColumnsPerMask - 1) / ColumnsPerMask;
 
-    /// <summary>The file's columns as text, then the cell-state masks (see <see cref="MaskColumns"/>).</summary>
+    /// <summary>
+    /// The header positions of the columns read as text: those <c>MapRow</c> reads and those whose odd values need a
+    /// look in .NET (the ones with allowed values). The others are only ever seen through their state.
+    /// </summary>
+    internal static int[] ReadColumns(IReadOnlyList<string> header) =>
+        [.. Enumerable.Range(0, header.Count).Where(i =>
+            (Array.IndexOf(s_mappedColumns, header[i]) >= 0 && !header.Take(i).Contains(header[i], StringComparer.Ordinal)) || AllowedOf(header[i]) is not null)];
+
+    /// <summary>The columns of <see cref="ReadColumns"/> as text, then the cell-state masks of every column.</summary>
     internal static string MaskedSelectSql(string path, FocusFileFormat format, IReadOnlyList<string> header)
     {
-        var sql = new StringBuilder("SELECT *");
+        static string Quote(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+        var sql = new StringBuilder("SELECT ");
+        foreach (var i in ReadColumns(header))
+            sql.Append(Quote(header[i])).Append(", ");
         for (var m = 0; m < MaskColumns(header.Count); m++)
         {
-            sql.Append(", (");
+            sql.Append(m > 0 ? ", (" : "(");
             for (var i = m * ColumnsPerMask; i < Math.Min(header.Count, (m + 1) * ColumnsPerMask); i++)
             {
-                var name = "\"" + header[i].Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+                var name = Quote(header[i]);
                 if (i > m * ColumnsPerMask)
                     sql.Append(" | ");
                 sql.Append(CultureInfo.InvariantCulture, $"((CASE WHEN {name} IS NULL THEN {StateNull} WHEN {name} = '' THEN {StateEmpty} WHEN {name} = 'NULL' THEN {StateNullString}");
@@ -292,23 +309,24 @@ public sealed class FocusReader : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var values = new string?[_header.Length];
         var masks = new long[_masks];
+        var firstMask = _reader.FieldCount - _masks;
         var batch = new List<BillingLine>(Math.Min(batchSize, 65536));
         while (await _reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var row = ++RowsRead;
             for (var m = 0; m < masks.Length; m++)
-                masks[m] = _reader.GetInt64(_header.Length + m);
+                masks[m] = _reader.GetInt64(firstMask + m);
             for (var i = 0; i < values.Length; i++)
             {
                 var state = (int)(masks[i / ColumnsPerMask] >> (3 * (i % ColumnsPerMask))) & 7;
                 values[i] = state switch
                 {
-                    StateOk => _mapped[i] ? _reader.GetString(i) : Unread,
+                    StateOk => _mapped[i] ? _reader.GetString(_resultOrdinal[i]) : Unread,
                     StateNull => null,
                     // Empty and "NULL": Normalize reports them without needing the text.
                     StateEmpty => Normalize(i, row, ""),
                     StateNullString => Normalize(i, row, "NULL"),
-                    _ => Normalize(i, row, _reader.GetString(i)),
+                    _ => Normalize(i, row, _reader.GetString(_resultOrdinal[i])),
                 };
             }
             if (MapRow(row, values) is { } line)

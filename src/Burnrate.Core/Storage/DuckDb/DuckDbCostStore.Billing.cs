@@ -16,31 +16,33 @@ public sealed partial class DuckDbCostStore
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // An importer's batch has its rows in increasing order: no duplicates to drop, and a row range that, on a
+            // first import, no stored line of the file falls in. Then nothing is replaced and the lines are appended
+            // to the table directly (should appending fail part-way, re-importing the file replaces what was kept).
+            var increasing = true;
+            for (var i = 1; i < lines.Count && increasing; i++)
+                increasing = lines[i].SourceRow > lines[i - 1].SourceRow;
+            if (increasing && !await HasBillingRowsAsync(sourceFile, lines[0].SourceRow, lines[^1].SourceRow, cancellationToken).ConfigureAwait(false))
+            {
+                using var direct = _connection.CreateAppender("billing_lines");
+                foreach (var line in lines)
+                    AppendBilling(direct, sourceFile, line);
+                return;
+            }
             await ExecuteCoreAsync("DELETE FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
             using (var appender = _connection.CreateAppender("billing_lines_staging"))
             {
                 foreach (var line in lines)
                     AppendBilling(appender, sourceFile, line);
             }
-            // An importer's batch has its rows in increasing order: no duplicates to drop, and a row range that, on a
-            // first import, no stored line of the file falls in; then the replace below has nothing to do.
-            var increasing = true;
-            for (var i = 1; i < lines.Count && increasing; i++)
-                increasing = lines[i].SourceRow > lines[i - 1].SourceRow;
-            var replaces = !increasing || await HasBillingRowsAsync(sourceFile, lines[0].SourceRow, lines[^1].SourceRow, cancellationToken).ConfigureAwait(false);
             await InTransactionAsync(async () =>
             {
                 // Same (file, row) replaces: re-importing a file, or a batch of it, adds nothing.
-                if (replaces)
-                {
-                    await ExecuteCoreAsync("""
-                        DELETE FROM billing_lines USING (SELECT DISTINCT source_file, source_row FROM billing_lines_staging) AS s
-                        WHERE billing_lines.source_file = s.source_file AND billing_lines.source_row = s.source_row
-                        """, cancellationToken).ConfigureAwait(false);
-                }
-                await ExecuteCoreAsync(increasing
-                    ? "INSERT INTO billing_lines SELECT * FROM billing_lines_staging"
-                    : "INSERT INTO billing_lines SELECT DISTINCT ON (source_file, source_row) * FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
+                await ExecuteCoreAsync("""
+                    DELETE FROM billing_lines USING (SELECT DISTINCT source_file, source_row FROM billing_lines_staging) AS s
+                    WHERE billing_lines.source_file = s.source_file AND billing_lines.source_row = s.source_row
+                    """, cancellationToken).ConfigureAwait(false);
+                await ExecuteCoreAsync("INSERT INTO billing_lines SELECT DISTINCT ON (source_file, source_row) * FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
             await ExecuteCoreAsync("DELETE FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
         }
