@@ -17,8 +17,10 @@ public enum FocusFileFormat
 /// <summary>
 /// Reads a FOCUS 1.0, 1.1 or 1.2 file (CSV or Parquet) through DuckDB, in batches, into <see cref="BillingLine"/>s.
 /// Every value is read as text (<c>all_varchar</c> for CSV, a cast for Parquet) so that parsing — exact decimals,
-/// the quirks real exports have — is ours. <see cref="OpenAsync"/> validates the header: a missing mandatory column
-/// of the file's version is a <see cref="FocusFileException"/> naming it.
+/// the quirks real exports have — is ours. The cell quirks (nulls, empty strings, the text NULL, values outside an
+/// allowed list) are found by DuckDB, as a small state per cell, so only the columns a <see cref="BillingLine"/> holds
+/// (and odd values that need a closer look) cross into .NET as strings. <see cref="OpenAsync"/> validates the
+/// header: a missing mandatory column of the file's version is a <see cref="FocusFileException"/> naming it.
 /// </summary>
 public sealed class FocusReader : IAsyncDisposable
 {
