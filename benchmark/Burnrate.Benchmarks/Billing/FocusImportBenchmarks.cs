@@ -15,8 +15,8 @@ namespace Burnrate.Benchmarks.Billing;
 /// <list type="bullet">
 /// <item><c>DuckDbReadCsv</c> (baseline): DuckDB materializes the file in a table, types sniffed, all columns — what
 /// DuckDB alone does with the bytes.</item>
-/// <item><c>DuckDbReadCsvAllVarcharToDotnet</c>: the same read as the importer's (<c>all_varchar</c>), every value handed
-/// to .NET as a string, nothing parsed.</item>
+/// <item><c>DuckDbReadCsvAllVarcharToDotnet</c>: the file read as text (<c>all_varchar</c>, as the importer does), every
+/// value of every column handed to .NET as a string, nothing parsed.</item>
 /// <item><c>FocusReaderAllBatches</c>: the importer's reader: validation, quirk detection, exact decimal and time
 /// parsing, mapping to <see cref="BillingLine"/>.</item>
 /// <item><c>FocusImportIntoStore</c>: the above plus storing every line in an in-memory DuckDB store.</item>

@@ -17,8 +17,10 @@ public enum FocusFileFormat
 /// <summary>
 /// Reads a FOCUS 1.0, 1.1 or 1.2 file (CSV or Parquet) through DuckDB, in batches, into <see cref="BillingLine"/>s.
 /// Every value is read as text (<c>all_varchar</c> for CSV, a cast for Parquet) so that parsing — exact decimals,
-/// the quirks real exports have — is ours. <see cref="OpenAsync"/> validates the header: a missing mandatory column
-/// of the file's version is a <see cref="FocusFileException"/> naming it.
+/// the quirks real exports have — is ours. The cell quirks (nulls, empty strings, the text NULL, values outside an
+/// allowed list) are found by DuckDB, as a small state per cell, so only the columns a <see cref="BillingLine"/> holds
+/// (and odd values that need a closer look) cross into .NET as strings. <see cref="OpenAsync"/> validates the
+/// header: a missing mandatory column of the file's version is a <see cref="FocusFileException"/> naming it.
 /// </summary>
 public sealed class FocusReader : IAsyncDisposable
 {
@@ -38,8 +40,12 @@ public sealed class FocusReader : IAsyncDisposable
     private readonly Dictionary<int, string[]> _allowed = [];
     private readonly FocusQuirkTally _quirks = new();
     private readonly Dictionary<string, long> _byProvider = new(StringComparer.Ordinal);
+    private readonly bool[] _mapped;
+    private readonly int[] _resultOrdinal;
+    private readonly int _masks;
+    private readonly int[] _at;
 
-    private FocusReader(string path, FocusFileFormat format, DuckDBConnection connection, DuckDBCommand command, DuckDBDataReader reader, FocusVersion version, bool versionFromColumn)
+    private FocusReader(string path, FocusFileFormat format, DuckDBConnection connection, DuckDBCommand command, DuckDBDataReader reader, IReadOnlyList<string> header, FocusVersion version, bool versionFromColumn)
     {
         Path = path;
         Format = format;
@@ -48,13 +54,23 @@ public sealed class FocusReader : IAsyncDisposable
         _reader = reader;
         Version = version;
         VersionFromColumn = versionFromColumn;
-        _header = new string[reader.FieldCount];
+        _header = [.. header];
+        _masks = MaskColumns(_header.Length);
         _ordinal = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < _header.Length; i++)
-        {
-            _header[i] = reader.GetName(i);
             _ordinal.TryAdd(_header[i], i);
+        _mapped = new bool[_header.Length];
+        foreach (var name in s_mappedColumns)
+        {
+            if (_ordinal.TryGetValue(name, out var i))
+                _mapped[i] = true;
         }
+        _at = [.. s_mappedColumns.Select(c => _ordinal.GetValueOrDefault(c, -1))];
+        _resultOrdinal = new int[_header.Length];
+        Array.Fill(_resultOrdinal, -1);
+        var read = ReadColumns(_header);
+        for (var k = 0; k < read.Length; k++)
+            _resultOrdinal[read[k]] = k;
         _nonNullable = [.. FocusColumns.Of(version).Where(c => !c.AllowsNulls && _ordinal.ContainsKey(c.Id)).Select(c => _ordinal[c.Id])];
         AddAllowed("ChargeCategory", s_chargeCategories);
         AddAllowed("ChargeClass", s_chargeClasses);
@@ -128,21 +144,22 @@ public sealed class FocusReader : IAsyncDisposable
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            command = connection.CreateCommand();
-            command.CommandText = SelectSql(path, format);
-            DuckDBDataReader reader;
-            try
+            List<string> header;
+            using (var probe = connection.CreateCommand())
             {
-                reader = (DuckDBDataReader)await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                probe.CommandText = "SELECT * FROM (" + SelectSql(path, format) + ") LIMIT 0";
+                try
+                {
+                    await using var empty = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    header = [.. Enumerable.Range(0, empty.FieldCount).Select(empty.GetName)];
+                }
+                catch (DuckDBException e)
+                {
+                    throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
+                }
             }
-            catch (DuckDBException e)
-            {
-                throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
-            }
-            var header = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
             if (NativeExport(header) is { } native)
             {
-                await reader.DisposeAsync().ConfigureAwait(false);
                 throw new FocusFileException(
                     $"{System.IO.Path.GetFileName(path)} is {native}, not FOCUS; Burnrate reads FOCUS 1.0-1.2 only: export the bill as FOCUS (docs/billing.md#native-exports).",
                     FocusColumns.MandatoryOf(FocusVersion.V1_0).First(c => !header.Contains(c.Id, StringComparer.Ordinal)).Id, FocusVersion.V1_0);
@@ -152,7 +169,6 @@ public sealed class FocusReader : IAsyncDisposable
             {
                 if (!header.Contains(column.Id, StringComparer.Ordinal))
                 {
-                    await reader.DisposeAsync().ConfigureAwait(false);
                     var hint = header.FirstOrDefault(h => string.Equals(h, column.Id, StringComparison.OrdinalIgnoreCase)) is { } near
                         ? $" (the file has '{near}'; FOCUS column names are case-sensitive)"
                         : "";
@@ -160,7 +176,18 @@ public sealed class FocusReader : IAsyncDisposable
                         $"{System.IO.Path.GetFileName(path)} lacks the mandatory FOCUS {version.Name()} column '{column.Id}'{hint}.", column.Id, version);
                 }
             }
-            return new FocusReader(path, format, connection, command, reader, version, fromColumn);
+            command = connection.CreateCommand();
+            command.CommandText = MaskedSelectSql(path, format, header);
+            DuckDBDataReader reader;
+            try
+            {
+                reader = (DuckDBDataReader)await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DuckDBException e)
+            {
+                throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
+            }
+            return new FocusReader(path, format, connection, command, reader, header, version, fromColumn);
         }
         catch
         {
@@ -189,6 +216,58 @@ public sealed class FocusReader : IAsyncDisposable
             ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({literal})"
             : $"SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)";
     }
+
+    // Cell states computed by DuckDB, 3 bits a column, 21 columns to a BIGINT: what Normalize and the null check
+    // would find, so that .NET reads a value only where it needs it (a mapped column, or one to check by hand).
+    private const int StateOk = 0, StateNull = 1, StateEmpty = 2, StateNullString = 3, StateCheck = 4;
+    private const int ColumnsPerMask = 21;
+
+    private static int MaskColumns(int columns) => (columns + ColumnsPerMask - 1) / ColumnsPerMask;
+
+    /// <summary>
+    /// The header positions of the columns read as text: those <c>MapRow</c> reads and those whose odd values need a
+    /// look in .NET (the ones with allowed values). The others are only ever seen through their state.
+    /// </summary>
+    internal static int[] ReadColumns(IReadOnlyList<string> header) =>
+        [.. Enumerable.Range(0, header.Count).Where(i =>
+            (Array.IndexOf(s_mappedColumns, header[i]) >= 0 && !header.Take(i).Contains(header[i], StringComparer.Ordinal)) || AllowedOf(header[i]) is not null)];
+
+    /// <summary>The columns of <see cref="ReadColumns"/> as text, then the cell-state masks of every column.</summary>
+    internal static string MaskedSelectSql(string path, FocusFileFormat format, IReadOnlyList<string> header)
+    {
+        static string Quote(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+        var sql = new StringBuilder("SELECT ");
+        foreach (var i in ReadColumns(header))
+            sql.Append(Quote(header[i])).Append(", ");
+        for (var m = 0; m < MaskColumns(header.Count); m++)
+        {
+            sql.Append(m > 0 ? ", (" : "(");
+            for (var i = m * ColumnsPerMask; i < Math.Min(header.Count, (m + 1) * ColumnsPerMask); i++)
+            {
+                var name = Quote(header[i]);
+                if (i > m * ColumnsPerMask)
+                    sql.Append(" | ");
+                sql.Append(CultureInfo.InvariantCulture, $"((CASE WHEN {name} IS NULL THEN {StateNull} WHEN {name} = '' THEN {StateEmpty} WHEN {name} = 'NULL' THEN {StateNullString}");
+                if (AllowedOf(header[i]) is { } allowed)
+                    sql.Append(CultureInfo.InvariantCulture, $" WHEN {name} NOT IN ({string.Join(", ", allowed.Select(a => "'" + a + "'"))}) THEN {StateCheck}");
+                sql.Append(CultureInfo.InvariantCulture, $" ELSE {StateOk} END)::BIGINT << {3 * (i - m * ColumnsPerMask)})");
+            }
+            sql.Append(')');
+        }
+        sql.Append(" FROM (").Append(SelectSql(path, format)).Append(')');
+        return sql.ToString();
+    }
+
+    private static string[]? AllowedOf(string column) => column switch
+    {
+        "ChargeCategory" => s_chargeCategories,
+        "ChargeClass" => s_chargeClasses,
+        "ChargeFrequency" => s_chargeFrequencies,
+        "PricingCategory" => s_pricingCategories,
+        "CommitmentDiscountStatus" or "CapacityReservationStatus" => s_usedUnused,
+        "CommitmentDiscountCategory" => s_commitmentCategories,
+        _ => null,
+    };
 
     /// <summary>Names a provider's own (non-FOCUS) export format when the header is one, else null.</summary>
     internal static string? NativeExport(IReadOnlyCollection<string> header)
@@ -231,12 +310,27 @@ public sealed class FocusReader : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var values = new string?[_header.Length];
+        var masks = new long[_masks];
+        var firstMask = _reader.FieldCount - _masks;
         var batch = new List<BillingLine>(Math.Min(batchSize, 65536));
         while (await _reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var row = ++RowsRead;
+            for (var m = 0; m < masks.Length; m++)
+                masks[m] = _reader.GetInt64(firstMask + m);
             for (var i = 0; i < values.Length; i++)
-                values[i] = Normalize(i, row, _reader.IsDBNull(i) ? null : _reader.GetString(i));
+            {
+                var state = (int)(masks[i / ColumnsPerMask] >> (3 * (i % ColumnsPerMask))) & 7;
+                values[i] = state switch
+                {
+                    StateOk => _mapped[i] ? _reader.GetString(_resultOrdinal[i]) : Unread,
+                    StateNull => null,
+                    // Empty and "NULL": Normalize reports them without needing the text.
+                    StateEmpty => Normalize(i, row, ""),
+                    StateNullString => Normalize(i, row, "NULL"),
+                    _ => Normalize(i, row, _reader.GetString(_resultOrdinal[i])),
+                };
+            }
             if (MapRow(row, values) is { } line)
             {
                 batch.Add(line);
@@ -255,6 +349,18 @@ public sealed class FocusReader : IAsyncDisposable
         if (batch.Count > 0)
             yield return batch;
     }
+
+    // A column MapRow does not read, known (from its state) to be a valid non-null value: only its nullness matters.
+    private const string Unread = "\u0000";
+
+    // The columns MapRow reads; the others are checked in DuckDB and never read as text unless odd.
+    private static readonly string[] s_mappedColumns =
+    [
+        "AvailabilityZone", "RegionId", "RegionName", "BilledCost", "EffectiveCost", "ChargePeriodStart", "ChargePeriodEnd",
+        "ProviderName", "BillingAccountId", "SubAccountId", "ResourceId", "ResourceName", "ResourceType", "ServiceName",
+        "ServiceCategory", "SkuId", "ChargeCategory", "PricingCategory", "ChargeDescription", "ListCost", "ContractedCost",
+        "ConsumedQuantity", "ConsumedUnit", "BillingCurrency", "Tags",
+    ];
 
     private string? Normalize(int column, long row, string? value)
     {
@@ -285,8 +391,41 @@ public sealed class FocusReader : IAsyncDisposable
         return value;
     }
 
-    private string? Value(string?[] values, string column) =>
-        _ordinal.TryGetValue(column, out var i) ? values[i] : null;
+    private string? Value(string?[] values, int mapped)
+    {
+        var i = _at[mapped];
+        return i < 0 ? null : values[i];
+    }
+
+    // Indexes into s_mappedColumns.
+    private static class C
+    {
+        public const int AvailabilityZone = 0;
+        public const int RegionId = 1;
+        public const int RegionName = 2;
+        public const int BilledCost = 3;
+        public const int EffectiveCost = 4;
+        public const int ChargePeriodStart = 5;
+        public const int ChargePeriodEnd = 6;
+        public const int ProviderName = 7;
+        public const int BillingAccountId = 8;
+        public const int SubAccountId = 9;
+        public const int ResourceId = 10;
+        public const int ResourceName = 11;
+        public const int ResourceType = 12;
+        public const int ServiceName = 13;
+        public const int ServiceCategory = 14;
+        public const int SkuId = 15;
+        public const int ChargeCategory = 16;
+        public const int PricingCategory = 17;
+        public const int ChargeDescription = 18;
+        public const int ListCost = 19;
+        public const int ContractedCost = 20;
+        public const int ConsumedQuantity = 21;
+        public const int ConsumedUnit = 22;
+        public const int BillingCurrency = 23;
+        public const int Tags = 24;
+    }
 
     private BillingLine? MapRow(long row, string?[] values)
     {
@@ -296,7 +435,7 @@ public sealed class FocusReader : IAsyncDisposable
                 _quirks.Add("null-in-non-nullable", _header[i], QuirkAction.Kept, row, $"Null in {_header[i]}, which FOCUS does not allow to be null; the row is imported with it empty.");
         }
 
-        var zone = Value(values, "AvailabilityZone");
+        var zone = Value(values, C.AvailabilityZone);
         if (zone is not null && decimal.TryParse(zone, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
         {
             _quirks.Add("shifted-value", "AvailabilityZone", QuirkAction.Fixed, row,
@@ -304,8 +443,8 @@ public sealed class FocusReader : IAsyncDisposable
             zone = null;
         }
 
-        var regionId = Value(values, "RegionId");
-        var regionName = Value(values, "RegionName");
+        var regionId = Value(values, C.RegionId);
+        var regionName = Value(values, C.RegionName);
         if (regionId is null && regionName is not null && LooksLikeRegionId(regionName))
         {
             _quirks.Add("shifted-value", "RegionId", QuirkAction.Fixed, row,
@@ -313,10 +452,10 @@ public sealed class FocusReader : IAsyncDisposable
             regionId = regionName;
         }
 
-        if (!TryDecimal(Value(values, "BilledCost"), out var billed)
-            || !TryDecimal(Value(values, "EffectiveCost"), out var effective)
-            || !TryTime(Value(values, "ChargePeriodStart"), out var start)
-            || !TryTime(Value(values, "ChargePeriodEnd"), out var end))
+        if (!TryDecimal(Value(values, C.BilledCost), out var billed)
+            || !TryDecimal(Value(values, C.EffectiveCost), out var effective)
+            || !TryTime(Value(values, C.ChargePeriodStart), out var start)
+            || !TryTime(Value(values, C.ChargePeriodEnd), out var end))
         {
             _quirks.Add("unreadable", "", QuirkAction.Skipped, row,
                 "BilledCost, EffectiveCost, ChargePeriodStart or ChargePeriodEnd is missing or not a number/time; the row is not imported.");
@@ -325,35 +464,36 @@ public sealed class FocusReader : IAsyncDisposable
 
         return new BillingLine(
             row,
-            Value(values, "ProviderName") ?? "",
-            Value(values, "BillingAccountId") ?? "",
-            Value(values, "SubAccountId"),
-            Value(values, "ResourceId"),
-            Value(values, "ResourceName"),
-            Value(values, "ResourceType"),
+            Value(values, C.ProviderName) ?? "",
+            Value(values, C.BillingAccountId) ?? "",
+            Value(values, C.SubAccountId),
+            Value(values, C.ResourceId),
+            Value(values, C.ResourceName),
+            Value(values, C.ResourceType),
             regionId,
             zone,
-            Value(values, "ServiceName") ?? "",
-            Value(values, "ServiceCategory"),
-            Value(values, "SkuId"),
-            Value(values, "ChargeCategory") ?? "",
-            Value(values, "PricingCategory"),
-            Value(values, "ChargeDescription"),
+            Value(values, C.ServiceName) ?? "",
+            Value(values, C.ServiceCategory),
+            Value(values, C.SkuId),
+            Value(values, C.ChargeCategory) ?? "",
+            Value(values, C.PricingCategory),
+            Value(values, C.ChargeDescription),
             start,
             end,
             billed,
             effective,
-            OptionalDecimal(row, values, "ListCost"),
-            OptionalDecimal(row, values, "ContractedCost"),
-            OptionalDecimal(row, values, "ConsumedQuantity"),
-            Value(values, "ConsumedUnit"),
-            Value(values, "BillingCurrency") ?? "",
-            Value(values, "Tags"));
+            OptionalDecimal(row, values, C.ListCost),
+            OptionalDecimal(row, values, C.ContractedCost),
+            OptionalDecimal(row, values, C.ConsumedQuantity),
+            Value(values, C.ConsumedUnit),
+            Value(values, C.BillingCurrency) ?? "",
+            Value(values, C.Tags));
     }
 
-    private decimal? OptionalDecimal(long row, string?[] values, string column)
+    private decimal? OptionalDecimal(long row, string?[] values, int mapped)
     {
-        var text = Value(values, column);
+        var column = s_mappedColumns[mapped];
+        var text = Value(values, mapped);
         if (text is null)
             return null;
         if (TryDecimal(text, out var value))
@@ -380,9 +520,39 @@ public sealed class FocusReader : IAsyncDisposable
 
     internal static bool TryTime(string? text, out DateTimeOffset value)
     {
+        if (text is { Length: 19 or 20 } && TryPlainUtc(text, out value))
+            return true;
         value = default;
         return text is not null && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture,
             DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value);
+    }
+
+    // "yyyy-MM-dd HH:mm:ss" or "yyyy-MM-ddTHH:mm:ss", optionally with a Z: what the general parse reads as the same
+    // UTC instant, without its cost. Anything else (or out of range) goes to the general parse.
+    private static bool TryPlainUtc(string t, out DateTimeOffset value)
+    {
+        value = default;
+        if ((t.Length == 20 && t[19] != 'Z') || t[4] != '-' || t[7] != '-' || (t[10] != ' ' && t[10] != 'T') || t[13] != ':' || t[16] != ':')
+            return false;
+        if (!Digits(t, 0, 4, out var year) || !Digits(t, 5, 2, out var month) || !Digits(t, 8, 2, out var day)
+            || !Digits(t, 11, 2, out var hour) || !Digits(t, 14, 2, out var minute) || !Digits(t, 17, 2, out var second))
+            return false;
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
+            return false;
+        value = new DateTimeOffset(year, month, day, hour, minute, second, TimeSpan.Zero);
+        return true;
+    }
+
+    private static bool Digits(string text, int start, int count, out int value)
+    {
+        value = 0;
+        for (var i = start; i < start + count; i++)
+        {
+            if (!char.IsAsciiDigit(text[i]))
+                return false;
+            value = value * 10 + (text[i] - '0');
+        }
+        return true;
     }
 
     /// <inheritdoc />

@@ -16,6 +16,19 @@ public sealed partial class DuckDbCostStore
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // An importer's batch has its rows in increasing order: no duplicates to drop, and a row range that, on a
+            // first import, no stored line of the file falls in. Then nothing is replaced and the lines are appended
+            // to the table directly (should appending fail part-way, re-importing the file replaces what was kept).
+            var increasing = true;
+            for (var i = 1; i < lines.Count && increasing; i++)
+                increasing = lines[i].SourceRow > lines[i - 1].SourceRow;
+            if (increasing && !await HasBillingRowsAsync(sourceFile, lines[0].SourceRow, lines[^1].SourceRow, cancellationToken).ConfigureAwait(false))
+            {
+                using var direct = _connection.CreateAppender("billing_lines");
+                foreach (var line in lines)
+                    AppendBilling(direct, sourceFile, line);
+                return;
+            }
             await ExecuteCoreAsync("DELETE FROM billing_lines_staging", cancellationToken).ConfigureAwait(false);
             using (var appender = _connection.CreateAppender("billing_lines_staging"))
             {
@@ -37,6 +50,16 @@ public sealed partial class DuckDbCostStore
         {
             _gate.Release();
         }
+    }
+
+    private async Task<bool> HasBillingRowsAsync(string sourceFile, long first, long last, CancellationToken cancellationToken)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT EXISTS (SELECT 1 FROM billing_lines WHERE source_file = $file AND source_row BETWEEN $first AND $last)";
+        command.Parameters.Add(new DuckDBParameter("file", sourceFile));
+        command.Parameters.Add(new DuckDBParameter("first", first));
+        command.Parameters.Add(new DuckDBParameter("last", last));
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <inheritdoc />
