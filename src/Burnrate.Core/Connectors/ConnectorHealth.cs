@@ -45,3 +45,32 @@ public sealed class ConnectorRegistry(IReadOnlyList<IConnector> connectors)
     /// <summary>The connectors, in configuration order.</summary>
     public IReadOnlyList<IConnector> Connectors { get; } = connectors;
 }
+
+/// <summary>The polling loop every connector runs.</summary>
+public static class ConnectorLoop
+{
+    /// <summary>
+    /// Calls <paramref name="poll"/> every <paramref name="interval"/> on <paramref name="time"/> (measured from the start
+    /// of each poll, so a slow poll does not push the schedule back by its own length) until cancelled.
+    /// </summary>
+    public static async Task RunAsync(Func<CancellationToken, Task> poll, TimeSpan interval, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(poll);
+        ArgumentNullException.ThrowIfNull(time);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var started = time.GetTimestamp();
+            try
+            {
+                await poll(cancellationToken).ConfigureAwait(false);
+                var wait = interval - time.GetElapsedTime(started);
+                if (wait > TimeSpan.Zero)
+                    await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+}

@@ -90,24 +90,8 @@ public sealed partial class SkyPilotConnector : IConnector
     }
 
     /// <inheritdoc/>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var started = _time.GetTimestamp();
-            try
-            {
-                await PollOnceAsync(cancellationToken).ConfigureAwait(false);
-                var wait = _options.Interval - _time.GetElapsedTime(started);
-                if (wait > TimeSpan.Zero)
-                    await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
-    }
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        ConnectorLoop.RunAsync(PollOnceAsync, _options.Interval, _time, cancellationToken);
 
     /// <summary>Polls once; returns the number of events handed to ingest.</summary>
     public async Task<int> PollOnceAsync(CancellationToken cancellationToken)
