@@ -74,3 +74,48 @@ public static class ConnectorLoop
         }
     }
 }
+
+/// <summary>The counters behind a connector's <see cref="ConnectorHealth"/>, updated once per poll; thread-safe.</summary>
+internal sealed class PollRecord
+{
+    private readonly Lock _lock = new();
+    private DateTimeOffset? _lastPoll;
+    private DateTimeOffset? _lastSuccess;
+    private string? _lastError;
+    private long _polls;
+    private long _failures;
+    private long _events;
+    private TimeSpan _lastDuration;
+    private string _source = "";
+
+    /// <summary>
+    /// Records a poll that started at <paramref name="started"/>; <paramref name="error"/> is null when it succeeded.
+    /// Returns whether the outcome changed (an error appeared, changed or cleared), which the connector logs.
+    /// </summary>
+    public bool Record(DateTimeOffset started, TimeSpan duration, string? error, int events, string? source = null)
+    {
+        lock (_lock)
+        {
+            var changed = error != _lastError;
+            _lastPoll = started;
+            _lastDuration = duration;
+            _lastError = error;
+            _polls++;
+            _events += events;
+            if (error is null)
+                _lastSuccess = started;
+            else
+                _failures++;
+            if (source is { Length: > 0 })
+                _source = source;
+            return changed;
+        }
+    }
+
+    /// <summary>The health now; <paramref name="tracked"/> counts the jobs followed, <paramref name="source"/> overrides the recorded source.</summary>
+    public ConnectorHealth Snapshot(string name, string kind, Func<int> tracked, string? source = null)
+    {
+        lock (_lock)
+            return new ConnectorHealth(name, kind, _lastPoll, _lastSuccess, _lastError, _polls, _failures, _lastDuration, _events, tracked(), source ?? _source);
+    }
+}

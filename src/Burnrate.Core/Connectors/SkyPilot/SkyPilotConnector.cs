@@ -46,15 +46,8 @@ public sealed partial class SkyPilotConnector : IConnector
     private readonly IPriceBook _prices;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Lock _healthLock = new();
+    private readonly PollRecord _record = new();
     private readonly Dictionary<long, Tracked> _jobs = [];
-    private DateTimeOffset? _lastPoll;
-    private DateTimeOffset? _lastSuccess;
-    private string? _lastError;
-    private long _polls;
-    private long _failures;
-    private long _events;
-    private TimeSpan _lastDuration;
 
     private sealed class Tracked
     {
@@ -83,9 +76,7 @@ public sealed partial class SkyPilotConnector : IConnector
     {
         get
         {
-            lock (_healthLock)
-                return new ConnectorHealth("skypilot", "skypilot", _lastPoll, _lastSuccess, _lastError, _polls, _failures, _lastDuration, _events,
-                    _jobs.Values.Count(j => j.Started && !j.Stopped), "jobs/queue");
+            return _record.Snapshot("skypilot", "skypilot", () => _jobs.Values.Count(j => j.Started && !j.Stopped), "jobs/queue");
         }
     }
 
@@ -131,24 +122,12 @@ public sealed partial class SkyPilotConnector : IConnector
         {
             error = e.Message;
         }
-        lock (_healthLock)
+        if (_record.Record(now, _time.GetElapsedTime(ticks), error, sent))
         {
-            if (error != _lastError)
-            {
-                if (error is null)
-                    LogRecovered(_logger);
-                else
-                    LogFailed(_logger, error);
-            }
-            _lastPoll = now;
-            _lastDuration = _time.GetElapsedTime(ticks);
-            _lastError = error;
-            _polls++;
-            _events += sent;
             if (error is null)
-                _lastSuccess = now;
+                LogRecovered(_logger);
             else
-                _failures++;
+                LogFailed(_logger, error);
         }
         return sent;
     }

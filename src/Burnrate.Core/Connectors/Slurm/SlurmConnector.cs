@@ -34,18 +34,10 @@ public sealed partial class SlurmConnector : IConnector
     private readonly ISlurmCommands _commands;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Lock _healthLock = new();
+    private readonly PollRecord _record = new();
     private SlurmState _state;
     private bool _sacctParsable;
     private bool _squeueUnsupported;
-    private DateTimeOffset? _lastPoll;
-    private DateTimeOffset? _lastSuccess;
-    private string? _lastError;
-    private long _polls;
-    private long _failures;
-    private long _events;
-    private TimeSpan _lastDuration;
-    private string _source = "";
 
     /// <param name="ingest">Where the events go.</param>
     /// <param name="options">The cluster, prices, interval.</param>
@@ -68,8 +60,7 @@ public sealed partial class SlurmConnector : IConnector
     {
         get
         {
-            lock (_healthLock)
-                return new ConnectorHealth("slurm", "slurm", _lastPoll, _lastSuccess, _lastError, _polls, _failures, _lastDuration, _events, _state.Open.Count, _source);
+            return _record.Snapshot("slurm", "slurm", () => _state.Open.Count);
         }
     }
 
@@ -132,26 +123,12 @@ public sealed partial class SlurmConnector : IConnector
             problems.Add("internal: " + e.Message);
         }
         var error = problems.Count == 0 ? null : string.Join("; ", problems);
-        lock (_healthLock)
+        if (_record.Record(now, _time.GetElapsedTime(ticks), error, sent, source))
         {
-            if (error != _lastError)
-            {
-                if (error is null)
-                    LogRecovered(_logger);
-                else
-                    LogFailed(_logger, error);
-            }
-            _lastPoll = now;
-            _lastDuration = _time.GetElapsedTime(ticks);
-            _lastError = error;
-            _polls++;
-            _events += sent;
             if (error is null)
-                _lastSuccess = now;
+                LogRecovered(_logger);
             else
-                _failures++;
-            if (source.Length > 0)
-                _source = source;
+                LogFailed(_logger, error);
         }
         return sent;
     }
