@@ -1,5 +1,7 @@
 using Burnrate.Attribution;
 using Burnrate.Billing;
+using Burnrate.Pricing;
+using Burnrate.Pricing.Terms;
 using Burnrate.Rating;
 using Burnrate.Storage;
 
@@ -420,5 +422,39 @@ public abstract class CostStoreContract : IAsyncLifetime
         Assert.Equal(1, all[1].Code);
         Assert.Equal("firing\nline two", all[1].Why);
         Assert.Equal("out\t1", all[1].Detail);
+    }
+    [Fact]
+    public async Task Calibration_is_kept_exactly_a_newer_factor_replaces_its_key_and_it_survives_a_restart()
+    {
+        var store = await OpenNewAsync();
+        var kept = Assert.IsAssignableFrom<ICalibrationStore>(store);
+        var day = new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero);
+        var learned = day.AddDays(7).AddTicks(1_234_560);
+        CalibrationFactor Factor(string type, CapacityType capacity, decimal factor, CalibratedUsage usage = CalibratedUsage.Compute) =>
+            new("aws", usage, type, capacity, factor, 1234.567890123456m, 1234.567890123456m * factor, day, day.AddDays(7), learned);
+        // 2/3 has more decimals than a store keeps: each keeps 18, rounded.
+        await kept.SaveCalibrationAsync(
+            [Factor("p4d.24xlarge", CapacityType.OnDemand, 0.92m), Factor("p5.48xlarge", CapacityType.Spot, 2m / 3m), Factor("", CapacityType.OnDemand, 0.9m, CalibratedUsage.Network)],
+            [new ReconciledPeriod("aws", day, day.AddDays(7), 1000.000000000001m, 920m, learned), new ReconciledPeriod("azure", day, day.AddDays(1), 5m, 4.5m, learned)], Ct);
+        // A later reconciliation of the same week learns p4d again and re-reconciles aws's period.
+        await kept.SaveCalibrationAsync([Factor("p4d.24xlarge", CapacityType.OnDemand, 0.915m)],
+            [new ReconciledPeriod("aws", day, day.AddDays(7), 1000m, 915m, learned.AddHours(1))], Ct);
+
+        store = await ReopenAsync(store);
+        _opened.Add(store);
+        kept = (ICalibrationStore)store;
+        var factors = await kept.GetCalibrationAsync(Ct);
+        var periods = await kept.GetReconciledPeriodsAsync(Ct);
+
+        Assert.Equal(
+            ["aws|compute|p4d.24xlarge|on_demand|0.915", "aws|compute|p5.48xlarge|spot|0.666666666666666667", "aws|network||on_demand|0.9"],
+            factors.Select(f => $"{f.Provider}|{(f.Usage == CalibratedUsage.Network ? "network" : "compute")}|{f.InstanceType}|{f.Capacity.ToName()}|{f.Factor}"));
+        var spot = factors[1];
+        Assert.Equal(1234.567890123456m, spot.Estimated);
+        Assert.Equal(decimal.Round(1234.567890123456m * (2m / 3m), 12, MidpointRounding.AwayFromZero), spot.Effective);
+        Assert.Equal((day, day.AddDays(7), learned), (spot.From, spot.To, spot.LearnedAt));
+        Assert.Equal(
+            [new ReconciledPeriod("aws", day, day.AddDays(7), 1000m, 915m, learned.AddHours(1)), new ReconciledPeriod("azure", day, day.AddDays(1), 5m, 4.5m, learned)],
+            periods);
     }
 }

@@ -107,7 +107,7 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog
             {
                 var applied = Time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
                 await _client.ExecuteAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"INSERT INTO {_db}.schema_version VALUES ({ClickHouseSchema.CurrentVersion}, 'ledger, rollups, workloads, work counters, audit log, bill lines', '{applied}')"),
+                    $"INSERT INTO {_db}.schema_version VALUES ({ClickHouseSchema.CurrentVersion}, 'ledger, rollups, workloads, work counters, audit log, bill lines, calibration', '{applied}')"),
                     cancellationToken, server).ConfigureAwait(false);
                 Log.Migrated(_logger, server, _db, current, ClickHouseSchema.CurrentVersion);
             }

@@ -38,7 +38,7 @@ internal sealed record ClickHouseTable(string Name, string Columns, string Order
 internal static class ClickHouseSchema
 {
     /// <summary>The schema version this build writes and reads (recorded per server in <c>schema_version</c>).</summary>
-    internal const int CurrentVersion = 1;
+    internal const int CurrentVersion = 2;
 
     internal const string DimensionColumns = Storage.DuckDb.DuckDbSchema.DimensionColumns;
 
@@ -156,8 +156,34 @@ internal static class ClickHouseSchema
             version                 UInt64
         """, "(source_file, source_row)", null, "sipHash64(source_file)");
 
+    // What reconciliations learned: read with argMax(..., version) per key, so a newer factor for a key replaces the
+    // old one on every shard layout. Times are Int64 microseconds, as in the other tables.
+    internal static readonly ClickHouseTable CalibrationFactors = new("calibration_factors", """
+            provider        String,
+            usage           String,
+            instance_type   String,
+            capacity        String,
+            factor          Decimal(38, 18),
+            estimated       Decimal(38, 12),
+            effective       Decimal(38, 12),
+            period_from_us  Int64,
+            period_to_us    Int64,
+            learned_at_us   Int64,
+            version         UInt64
+        """, "(provider, usage, instance_type, capacity)", null, "sipHash64(provider)");
+
+    internal static readonly ClickHouseTable ReconciledPeriods = new("reconciled_periods", """
+            provider          String,
+            period_from_us    Int64,
+            period_to_us      Int64,
+            estimated         Decimal(38, 12),
+            effective         Decimal(38, 12),
+            reconciled_at_us  Int64,
+            version           UInt64
+        """, "(provider, period_from_us)", null, "sipHash64(provider)");
+
     internal static IReadOnlyList<ClickHouseTable> Tables { get; } =
-        [CostMinutes, CostHourly, CostDaily, Workloads, WorkMinutes, ActionAudit, BillingLines];
+        [CostMinutes, CostHourly, CostDaily, Workloads, WorkMinutes, ActionAudit, BillingLines, CalibrationFactors, ReconciledPeriods];
 
     /// <summary>The statements that create <paramref name="table"/> on one server (local table, then the Distributed one).</summary>
     internal static IEnumerable<string> Create(ClickHouseTable table, ClickHouseOptions options)
