@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using Burnrate.Cli.Verbs;
+using Burnrate.Storage;
 
 namespace Burnrate.Cli;
 
@@ -89,6 +90,43 @@ public static class BurnrateCli
         catch (Configuration.ConfigException e)
         {
             throw new CliUsageException(e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Opens the ledger the config names for a verb that reads or imports into it (<c>report</c>, <c>reconcile</c>):
+    /// ClickHouse when <c>storage.store</c> is <c>clickhouse</c>, else the DuckDB file of <see cref="GetLedgerLocation"/>
+    /// (which must exist unless <paramref name="create"/>). A DuckDB file held by a running burnrate is an error that
+    /// says what to do instead (<paramref name="whenLocked"/>). The caller disposes the store.
+    /// </summary>
+    public static async Task<(ICostStore Store, string Where)> OpenLedgerAsync(ParseResult parse, CliServices services, bool create, string whenLocked, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var location = GetLedgerLocation(parse);
+        Storage.ClickHouse.ClickHouseOptions? clickHouse;
+        try
+        {
+            clickHouse = Configuration.BurnrateConfig.Load(GetConfigFile(parse)).ToClickHouseOptions(services.GetEnvironmentVariable);
+        }
+        catch (Exception e) when (e is ArgumentException or Configuration.ConfigException)
+        {
+            throw new CliUsageException($"{GetConfigFile(parse) ?? "config"}: {e.Message}");
+        }
+        if (clickHouse is not null)
+        {
+            var store = await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, new StderrLogger(services.Error), services.Time, cancellationToken).ConfigureAwait(false);
+            return (store, $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}");
+        }
+        if (!create && !services.LedgerExists(location))
+            throw new InvalidOperationException($"no ledger at {location}; run `burnrate demo` or `burnrate serve` first");
+        try
+        {
+            return (await services.OpenStore(location, cancellationToken).ConfigureAwait(false), location);
+        }
+        catch (Exception e) when (e.Message.Contains("Could not set lock", StringComparison.OrdinalIgnoreCase))
+        {
+            // DuckDB lets one process open a file for writing: a running `burnrate demo` or `serve` holds it.
+            throw new InvalidOperationException($"the ledger at {location} is open in a running burnrate (demo or serve); {whenLocked}", e);
         }
     }
 

@@ -45,17 +45,8 @@ internal static class ReconcileCommand
                 if (!File.Exists(path))
                     throw new CliUsageException($"FILE: no file at {path}");
             }
-            var location = BurnrateCli.GetLedgerLocation(parse);
-            ICostStore store;
-            try
-            {
-                store = await services.OpenStore(location, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e.Message.Contains("Could not set lock", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new InvalidOperationException(
-                    $"the ledger at {location} is open in a running burnrate (demo or serve); stop it, or upload the file to it with POST /api/v1/billing/focus", e);
-            }
+            var (store, _) = await BurnrateCli.OpenLedgerAsync(parse, services, create: true,
+                "stop it, or upload the file to it with POST /api/v1/billing/focus", cancellationToken).ConfigureAwait(false);
             await using (store.ConfigureAwait(false))
             {
                 var results = new List<FocusImportResult>();

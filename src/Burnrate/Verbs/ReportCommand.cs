@@ -77,7 +77,7 @@ internal static class ReportCommand
 
             var report = parse.GetValue(server) is { } serverText
                 ? await CostApiClient.GetAsync(services, ParseServer(serverText), ApiKeyOption.Read(services, parse.GetValue(apiKeyEnv)!), query, cancellationToken).ConfigureAwait(false)
-                : await QueryLedgerAsync(services, BurnrateCli.GetLedgerLocation(parse), query, cancellationToken).ConfigureAwait(false);
+                : await QueryLedgerAsync(services, parse, query, cancellationToken).ConfigureAwait(false);
 
             switch (parse.GetValue(format))
             {
@@ -97,21 +97,10 @@ internal static class ReportCommand
         return command;
     }
 
-    private static async Task<CostReport> QueryLedgerAsync(CliServices services, string dataDirectory, CostQuery query, CancellationToken cancellationToken)
+    private static async Task<CostReport> QueryLedgerAsync(CliServices services, ParseResult parse, CostQuery query, CancellationToken cancellationToken)
     {
-        if (!services.LedgerExists(dataDirectory))
-            throw new InvalidOperationException($"no ledger at {dataDirectory}; run `burnrate demo` or `burnrate serve` first");
-        ICostStore store;
-        try
-        {
-            store = await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e.Message.Contains("Could not set lock", StringComparison.OrdinalIgnoreCase))
-        {
-            // DuckDB lets one process open a file for writing: a running `burnrate demo` or `serve` holds it.
-            throw new InvalidOperationException(
-                $"the ledger at {dataDirectory} is open in a running burnrate (demo or serve); ask it instead with --server http://127.0.0.1:9840 (or the address it printed)", e);
-        }
+        var (store, _) = await BurnrateCli.OpenLedgerAsync(parse, services, create: false,
+            "ask it instead with --server http://127.0.0.1:9840 (or the address it printed)", cancellationToken).ConfigureAwait(false);
         await using (store.ConfigureAwait(false))
             return await CostReport.RunAsync(store, query, cancellationToken).ConfigureAwait(false);
     }

@@ -9,7 +9,9 @@ using Burnrate.Rating;
 using Burnrate.Server;
 using Burnrate.Simulation;
 using Burnrate.Storage;
+using Burnrate.Storage.ClickHouse;
 using Burnrate.Storage.DuckDb;
+using Burnrate.Tests.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -19,12 +21,10 @@ namespace Burnrate.Tests.Billing;
 /// Issue 6's ground truth: a simulated month billed by the simulator with an 8 % negotiated discount (not in
 /// Burnrate's config), a savings plan covering 60 % of the baseline (in the config), spot price moves and egress.
 /// </summary>
-public sealed class GroundTruthTests : IDisposable
+public sealed class GroundTruthTests(SingleClickHouse clickHouse) : IClassFixture<SingleClickHouse>, IDisposable
 {
     private static readonly DateTimeOffset s_start = new(2026, 3, 2, 0, 0, 0, TimeSpan.Zero); // a Monday
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "burnrate-truth-" + Guid.NewGuid().ToString("N"));
-
-    public GroundTruthTests() => Directory.CreateDirectory(_directory);
+    private readonly string _directory = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "burnrate-truth-" + Guid.NewGuid().ToString("N"))).FullName;
 
     public void Dispose()
     {
@@ -42,7 +42,7 @@ public sealed class GroundTruthTests : IDisposable
         public required PricingTerms Known { get; init; }
         public required PricingTerms True { get; init; }
         public required RatingEngine Engine { get; init; }
-        public required DuckDbCostStore Store { get; init; }
+        public required ICostStore Store { get; init; }
         public int Next { get; set; }
 
         /// <summary>Rates [from, to) minute by minute, applying each event before the minute it falls in.</summary>
@@ -73,7 +73,7 @@ public sealed class GroundTruthTests : IDisposable
         }
     }
 
-    private static async Task<Month> PlanAsync(int days, string database = ":memory:")
+    private static async Task<Month> PlanAsync(int days, string database = ":memory:", ICostStore? store = null)
     {
         var (book, rateCard) = PricingSetup.Load(new BurnrateConfig());
         var fleet = GroundTruthMonth.Plan(s_start, days, seed: 6, book);
@@ -82,7 +82,7 @@ public sealed class GroundTruthTests : IDisposable
         var plan = new SavingsPlan("compute-1y", "aws", decimal.Round(baselinePerHour * 0.6m * 0.72m, 4), 28m, [], []);
         var known = new PricingTerms { SavingsPlans = [plan] };
         var truth = known with { Discounts = [new NegotiatedDiscount("aws", 8m, [], AppliesToNetwork: true)] };
-        var store = await DuckDbCostStore.OpenAsync(database, ct: Ct);
+        store ??= await DuckDbCostStore.OpenAsync(database, ct: Ct);
         return new Month
         {
             Book = book,
@@ -273,6 +273,66 @@ public sealed class GroundTruthTests : IDisposable
         {
             Assert.Equal(4, calibration.GetProperty("learned").GetArrayLength());
             Assert.Equal(4, kept.Factors.Count);
+        }
+    }
+    [Fact]
+    public async Task Reconcile_and_report_use_the_clickhouse_ledger_the_config_names()
+    {
+        var peer = await clickHouse.GetAsync(Ct);
+        var options = peer.NewOptions();
+        try
+        {
+            var month = await PlanAsync(days: 1, store: await ClickHouseCostStore.OpenAsync(options, ct: Ct));
+            var day1 = s_start.AddDays(1);
+            decimal ledger;
+            await using (month.Store)
+            {
+                await month.RateAsync(s_start, day1);
+                ledger = (await month.Store.QueryCostsAsync(new CostQuery { From = s_start, To = day1, By = [] }, Ct)).Sum(r => r.Cost.Dollars);
+            }
+            Bill(month, s_start, day1, out var bill);
+            var config = Path.Combine(_directory, "burnrate.yaml");
+            await File.WriteAllTextAsync(config, $"""
+                storage:
+                  store: clickhouse
+                  clickhouse:
+                    urls: [{string.Join(", ", options.Urls)}]
+                    database: {options.Database}
+                """, Ct);
+            var data = Path.Combine(_directory, "no-duckdb-here");
+            var real = Composition.CreateServices();
+
+            var (reconcileExit, reconciled, reconcileError) = await CliAsync(["reconcile", bill, "--config", config, "--data", data, "--format", "json"]);
+            var (reportExit, report, reportError) = await CliAsync(["report", "--config", config, "--data", data, "--by", "team", "--format", "json",
+                "--from", s_start.ToString("O"), "--to", day1.ToString("O")]);
+
+            Assert.True(reconcileExit == 0, reconcileError);
+            Assert.True(reportExit == 0, reportError);
+            using (var json = JsonDocument.Parse(reconciled))
+                Assert.Equal(4, json.RootElement.GetProperty("calibration").GetProperty("learned").GetArrayLength());
+            using (var json = JsonDocument.Parse(report))
+            {
+                var total = json.RootElement.EnumerateArray()
+                    .Sum(r => decimal.Parse(r.GetProperty("cost_usd").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+                Assert.Equal(ledger, total);
+            }
+            Assert.False(Directory.Exists(data), "the embedded store was opened");
+            // The factors and the reconciled day are in ClickHouse, where `serve` on this config loads them.
+            await using var reopened = await ClickHouseCostStore.OpenAsync(options, ct: Ct);
+            Assert.Equal(4, (await Calibrations.LoadAsync(reopened, Ct)).Factors.Count);
+            Assert.Equal(s_start, Assert.Single(await reopened.GetReconciledPeriodsAsync(Ct)).From);
+
+            async Task<(int Exit, string Out, string Error)> CliAsync(string[] args)
+            {
+                var output = new StringWriter();
+                var error = new StringWriter();
+                var exit = await BurnrateCli.InvokeAsync(new CliServices { OpenStore = real.OpenStore, LoadPriceBook = real.LoadPriceBook, Out = output, Error = error }, args, Ct);
+                return (exit, output.ToString(), error.ToString());
+            }
+        }
+        finally
+        {
+            await peer.DropAsync(options.Database);
         }
     }
 }
