@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 # MariaDB, munge) is started by the Slurm tests themselves (test/setup/slurm/start.sh, as root); ClickHouse (18.16 on
 # Debian 12) is the scale-out store the store contract runs against (test/Burnrate.Tests/Support/ClickHousePeer.cs starts
 # it on loopback ports).
-packages=(prometheus prometheus-alertmanager chromium fonts-liberation clickhouse-server
+packages=(prometheus prometheus-alertmanager chromium fonts-liberation clickhouse-server zookeeper
   munge slurm-wlm slurmctld slurmd slurm-client slurm-wlm-basic-plugins slurmdbd mariadb-server mariadb-client)
 # The build itself runs `npm ci` for the dashboard's chart library (src/Burnrate.Server/dashboard): npm must be there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

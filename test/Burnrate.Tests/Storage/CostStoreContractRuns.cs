@@ -37,7 +37,7 @@ public sealed class DuckDbStoreContractTests : CostStoreContract
 }
 
 /// <summary>Real ClickHouse servers for a test class, started on first use (so a missing server skips, or fails in CI).</summary>
-public abstract class ClickHouseServers(int shards) : IAsyncDisposable
+public abstract class ClickHouseServers(int shards, int replicas = 1) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _start = new(1, 1);
     private ClickHousePeer? _peer;
@@ -47,7 +47,7 @@ public abstract class ClickHouseServers(int shards) : IAsyncDisposable
         await _start.WaitAsync(cancellationToken);
         try
         {
-            return _peer ??= await ClickHousePeer.StartAsync(shards, cancellationToken);
+            return _peer ??= await ClickHousePeer.StartAsync(shards, cancellationToken, replicas);
         }
         finally
         {
@@ -70,6 +70,9 @@ public sealed class SingleClickHouse() : ClickHouseServers(1);
 /// <summary>Two ClickHouse servers, each a shard of one cluster, behind Distributed tables.</summary>
 public sealed class ShardedClickHouse() : ClickHouseServers(2);
 
+/// <summary>Two shards of two replicas each (four servers and a ZooKeeper), replicated tables behind Distributed ones.</summary>
+public sealed class ReplicatedClickHouse() : ClickHouseServers(2, 2);
+
 /// <summary>
 /// The store contract on ClickHouse, plus a side-by-side check: the same writes through DuckDB and through ClickHouse
 /// give identical reports, row for row, to the nano-dollar. Each store gets a database of its own.
@@ -78,6 +81,9 @@ public abstract class ClickHouseStoreContract(ClickHouseServers servers) : CostS
 {
     private readonly List<string> _databases = [];
     private ClickHousePeer? _peer;
+
+    /// <summary>The servers this contract runs on.</summary>
+    protected async Task<ClickHousePeer> PeerAsync() => _peer ??= await servers.GetAsync(Ct);
 
     protected override async Task<ICostStore> OpenNewAsync()
     {
@@ -157,3 +163,34 @@ public sealed class ClickHouseSingleStoreContractTests(SingleClickHouse servers)
 
 /// <summary>The contract on a two-shard ClickHouse cluster behind Distributed tables.</summary>
 public sealed class ClickHouseShardedStoreContractTests(ShardedClickHouse servers) : ClickHouseStoreContract(servers), IClassFixture<ShardedClickHouse>;
+
+/// <summary>
+/// The contract on two shards of two replicas each (ReplicatedReplacingMergeTree through ZooKeeper), plus: each shard's
+/// replicas end up holding the same rows.
+/// </summary>
+public sealed class ClickHouseReplicatedStoreContractTests(ReplicatedClickHouse servers) : ClickHouseStoreContract(servers), IClassFixture<ReplicatedClickHouse>
+{
+    [Fact]
+    public async Task Each_shards_replicas_hold_the_same_rows()
+    {
+        var store = (ClickHouseCostStore)await OpenAsync();
+        var peer = await PeerAsync();
+        var database = store.Options.Database;
+        await store.WriteAsync(SomeLines.Random(new Random(5), 400), Ct);
+
+        // Replication is asynchronous: wait (bounded) until both replicas of each shard agree.
+        long[] counts = [];
+        for (var i = 0; i < 300; i++)
+        {
+            counts = await peer.CountLocalRowsAsync(database, "cost_minutes_local", Ct);
+            if (counts[0] == counts[1] && counts[2] == counts[3])
+                break;
+            await Task.Delay(100, Ct);
+        }
+        Assert.Equal(counts[0], counts[1]);
+        Assert.Equal(counts[2], counts[3]);
+        Assert.True(counts[0] > 0 && counts[2] > 0, "a shard holds nothing: " + string.Join(", ", counts));
+        var total = await store.QueryRowsAsync("SELECT count() FROM cost_minutes", Ct); // through the Distributed table
+        Assert.Equal(long.Parse(total[0][0]!, System.Globalization.CultureInfo.InvariantCulture), counts[0] + counts[2]);
+    }
+}

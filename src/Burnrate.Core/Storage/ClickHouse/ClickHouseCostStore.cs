@@ -50,7 +50,7 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog
         _logger = logger;
         Time = time;
         _db = options.Database;
-        _client = new ClickHouseHttp(options.Urls, options.Database, options.User, options.Password, options.Timeout, handler);
+        _client = new ClickHouseHttp(options.Urls, options.Database, options.User, options.Password, options.Timeout, handler, time);
     }
 
     /// <summary>The clock whose ticks seed write versions and stamp migrations.</summary>

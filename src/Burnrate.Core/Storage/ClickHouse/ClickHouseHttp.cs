@@ -56,9 +56,10 @@ internal sealed partial class ClickHouseHttp : IDisposable
     private readonly string _database;
     private readonly string? _user;
     private readonly string? _password;
+    private readonly TimeProvider _time;
     private int _preferred;
 
-    public ClickHouseHttp(IReadOnlyList<Uri> servers, string database, string? user, string? password, TimeSpan timeout, HttpMessageHandler? handler = null)
+    public ClickHouseHttp(IReadOnlyList<Uri> servers, string database, string? user, string? password, TimeSpan timeout, HttpMessageHandler? handler = null, TimeProvider? time = null)
     {
         if (servers.Count == 0)
             throw new ArgumentException("At least one ClickHouse URL is needed.", nameof(servers));
@@ -66,6 +67,7 @@ internal sealed partial class ClickHouseHttp : IDisposable
         _database = database;
         _user = user;
         _password = password;
+        _time = time ?? TimeProvider.System;
         _http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
         _http.Timeout = timeout;
     }
@@ -94,51 +96,63 @@ internal sealed partial class ClickHouseHttp : IDisposable
         Exception? last = null;
         foreach (var candidate in candidates)
         {
-            var query = new StringBuilder("?max_query_size=104857600");
-            if (useDatabase)
-                query.Append("&database=").Append(Uri.EscapeDataString(_database));
-            if (settings is not null)
-                query.Append('&').Append(settings);
-            if (body is not null)
-                query.Append("&query=").Append(Uri.EscapeDataString(sql));
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(candidate, query.ToString()));
-            if (body is { } rows)
-                request.Content = new ReadOnlyMemoryContent(rows);
-            else
-                request.Content = new StringContent(sql, Encoding.UTF8, "text/plain");
-            if (!string.IsNullOrEmpty(_user))
+            for (var hiccups = 0; ; hiccups++)
             {
-                request.Headers.Add("X-ClickHouse-User", _user);
-                request.Headers.Add("X-ClickHouse-Key", _password ?? "");
-            }
-            HttpResponseMessage response;
-            try
-            {
-                response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            }
-            catch (HttpRequestException ex)
-            {
-                // Not reachable (or the connection broke): the next server may answer. Sending again is safe: every write
-                // replaces by key (a newer version), so a request that did land twice counts once.
-                last = ex;
-                MarkDown(candidate);
-                continue;
-            }
-            catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new ClickHouseException($"ClickHouse at {candidate} did not answer within {_http.Timeout.TotalSeconds:0} s.", ex);
-            }
-            using (response)
-            {
-                var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                    return text;
-                var match = CodePattern().Match(text);
-                var code = match.Success ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-                throw new ClickHouseException(code, response.StatusCode, $"ClickHouse at {candidate} answered {(int)response.StatusCode}: {text.Trim()}");
+                HttpResponseMessage response;
+                try
+                {
+                    using var request = Request(candidate, sql, body, useDatabase, settings);
+                    response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                }
+                catch (HttpRequestException ex)
+                {
+                    // Not reachable (or the connection broke): the next server may answer. Sending again is safe: every
+                    // write replaces by key (a newer version), so a request that did land twice counts once.
+                    last = ex;
+                    MarkDown(candidate);
+                    break;
+                }
+                catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new ClickHouseException($"ClickHouse at {candidate} did not answer within {_http.Timeout.TotalSeconds:0} s.", ex);
+                }
+                using (response)
+                {
+                    var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                    if (response.IsSuccessStatusCode)
+                        return text;
+                    var match = CodePattern().Match(text);
+                    var code = match.Success ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+                    if (!IsCoordinationHiccup(code) || hiccups >= CoordinationRetries)
+                        throw new ClickHouseException(code, response.StatusCode, $"ClickHouse at {candidate} answered {(int)response.StatusCode}: {text.Trim()}");
+                }
+                // A replicated server lost its ZooKeeper session (or is re-establishing it): the same statement goes
+                // through once the session is back. Safe to repeat, as above.
+                await Task.Delay(TimeSpan.FromMilliseconds(250 << hiccups), _time, cancellationToken).ConfigureAwait(false);
             }
         }
         throw new ClickHouseException($"No ClickHouse server could be reached ({string.Join(", ", candidates)}): {last?.Message}", last!);
+    }
+
+    private HttpRequestMessage Request(Uri server, string sql, ReadOnlyMemory<byte>? body, bool useDatabase, string? settings)
+    {
+        var query = new StringBuilder("?max_query_size=104857600");
+        if (useDatabase)
+            query.Append("&database=").Append(Uri.EscapeDataString(_database));
+        if (settings is not null)
+            query.Append('&').Append(settings);
+        if (body is not null)
+            query.Append("&query=").Append(Uri.EscapeDataString(sql));
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(server, query.ToString()))
+        {
+            Content = body is { } rows ? new ReadOnlyMemoryContent(rows) : new StringContent(sql, Encoding.UTF8, "text/plain"),
+        };
+        if (!string.IsNullOrEmpty(_user))
+        {
+            request.Headers.Add("X-ClickHouse-User", _user);
+            request.Headers.Add("X-ClickHouse-Key", _password ?? "");
+        }
+        return request;
     }
 
     private List<Uri> Ordered()
@@ -161,6 +175,13 @@ internal sealed partial class ClickHouseHttp : IDisposable
         if (index >= 0 && _servers.Count > 1)
             Interlocked.CompareExchange(ref _preferred, (index + 1) % _servers.Count, index);
     }
+
+    // Retries of a statement refused for a passing ZooKeeper problem: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart.
+    private const int CoordinationRetries = 5;
+
+    // KEEPER_EXCEPTION (999: connection loss, session expired), NO_ZOOKEEPER (225), TABLE_IS_READ_ONLY (242: a replicated
+    // table while its session is down).
+    internal static bool IsCoordinationHiccup(int code) => code is 999 or 225 or 242;
 
     [GeneratedRegex(@"Code: (\d+)")]
     private static partial Regex CodePattern();
