@@ -103,6 +103,7 @@ public static class FocusExporter
             "compute" => ("Compute", "Compute"),
             "storage" => ("Storage", "Storage"),
             "network" => ("Network", "Networking"),
+            "commitment" => ("Unused commitment", "Compute"),
             _ => (component, "Other"),
         };
         v[0] = cost;                                     // BilledCost

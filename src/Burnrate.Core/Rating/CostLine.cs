@@ -13,6 +13,11 @@ public enum CostComponent
     Storage,
     /// <summary>Data transfer.</summary>
     Network,
+    /// <summary>
+    /// The part of a savings plan's hourly commitment that the minute's eligible usage left unused: billed whether used
+    /// or not, so it is a ledger line of its own (no workload; idle).
+    /// </summary>
+    Commitment,
 }
 
 /// <summary>

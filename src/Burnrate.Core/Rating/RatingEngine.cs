@@ -197,6 +197,7 @@ public sealed class RatingEngine
         foreach (var volume in _volumes.Values)
             RateVolume(volume, minute, end, lines);
         RateTransfers(minute, end, lines);
+        BookUnusedCommitments(minute, lines);
 
         var work = new List<Storage.WorkMinute>();
         var key = minute.Ticks;
@@ -240,6 +241,11 @@ public sealed class RatingEngine
                 continue;
             var rate = StorageRate(seg);
             result.Add(new BurnLine(v.Id, -1, seg.WorkloadId, CostComponent.Storage, rate, VolumeDimensions(seg)));
+        }
+        foreach (var plan in _options.Terms.SavingsPlans)
+        {
+            if (UnspentCommitments.GetValueOrDefault(plan.Name) is var unused and > 0m)
+                result.Add(new BurnLine(UnusedCommitmentResource(plan), -1, WorkloadInfo.IdleId, CostComponent.Commitment, UnusedCommitmentRate(plan, unused), CommitmentDimensions(plan)));
         }
         return result;
     }
@@ -584,6 +590,37 @@ public sealed class RatingEngine
         }
         UnspentCommitments = CommitmentCoverage.Allocate(terms, _candidates, _coverage);
     }
+
+    /// <summary>
+    /// A savings plan bills its whole commitment every hour, used or not: what the minute's eligible on-demand usage left
+    /// unused (<see cref="UnspentCommitments"/>, dollars per hour) is booked as a line of its own — resource
+    /// <c>savings-plan/NAME</c>, component <see cref="CostComponent.Commitment"/>, no workload — so the ledger sums to
+    /// what the bill will charge. Its quantity is the plan's seconds, its rate the unused dollars per hour (less the
+    /// provider's negotiated discount, which bills apply to commitment fees too).
+    /// </summary>
+    private void BookUnusedCommitments(DateTimeOffset minute, List<CostLine> output)
+    {
+        foreach (var plan in _options.Terms.SavingsPlans)
+        {
+            if (UnspentCommitments.GetValueOrDefault(plan.Name) is not (var unused and > 0m))
+                continue;
+            var key = new LineKey(UnusedCommitmentResource(plan), -1, WorkloadInfo.IdleId, CostComponent.Commitment);
+            var discount = _options.Terms.DiscountMultiplier(plan.Provider, CapacityType.OnDemand);
+            var source = discount == 1m
+                ? $"savings-plan:{plan.Name};unused"
+                : string.Create(CultureInfo.InvariantCulture, $"savings-plan:{plan.Name};unused;discount:{(1m - discount) * 100m:0.####}%");
+            var row = new PendingRow(key, UnusedCommitmentRate(plan, unused), Fraction.One, source, CapacityType.OnDemand, 0, 60, CommitmentDimensions(plan));
+            output.Add(Book(row, minute));
+        }
+    }
+
+    private HourlyRate UnusedCommitmentRate(SavingsPlan plan, decimal unusedPerHour) =>
+        HourlyRate.FromDollarsPerHour(unusedPerHour * _options.Terms.DiscountMultiplier(plan.Provider, CapacityType.OnDemand));
+
+    private static string UnusedCommitmentResource(SavingsPlan plan) => "savings-plan/" + plan.Name;
+
+    private static LineDimensions CommitmentDimensions(SavingsPlan plan) =>
+        new(plan.Provider, "", "", CapacityType.OnDemand, "", "", "", "", "", "");
 
     private void Accrue(Dictionary<LineKey, PendingRow> pending, SegmentLine line, int offset, int seconds, string source,
         List<CostLine> output, NodeState node, DateTimeOffset minute, CapacityType capacity)

@@ -230,6 +230,13 @@ public sealed class GroundTruthMonth
                     uncoveredShare[u.Node.Spec.Id] -= fraction;
                     commitment -= take;
                 }
+                // The commitment is billed in full: what the hour's usage left unused is a line of its own (no workload,
+                // so it is in the bill but not in the per-workload truth).
+                if (commitment > 0m)
+                {
+                    var unused = decimal.Round(commitment * terms.DiscountMultiplier(Provider, CapacityType.OnDemand), 10);
+                    WriteCommitmentLine(output, hour, next, plan, decimal.Round(commitment, 10), unused);
+                }
             }
 
             foreach (var u in usage)
@@ -268,6 +275,21 @@ public sealed class GroundTruthMonth
         "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName", "RegionId", "ResourceId",
         "ResourceType", "ServiceCategory", "ServiceName", "SkuId", "Tags",
     ];
+
+    private static void WriteCommitmentLine(TextWriter output, DateTimeOffset from, DateTimeOffset to, SavingsPlan plan, decimal list, decimal effective)
+    {
+        var month = new DateTimeOffset(from.Year, from.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        string[] values =
+        [
+            Number(effective), "123456789012", "Ground truth", "USD", Time(month.AddMonths(1)), Time(month),
+            "Usage", "", $"Savings plan {plan.Name}: unused commitment", "Recurring", Time(to), Time(from),
+            "1", "Hours", Number(list), Number(effective), "Amazon Web Services, Inc.", Number(list),
+            "Committed", "1", "Hours", "AWS", "Amazon Web Services, Inc.", "",
+            "arn:aws:savingsplans::123456789012:savingsplan/" + plan.Name, "", "Compute", "Savings Plans for AWS Compute usage",
+            "ComputeSP:Recurring", "",
+        ];
+        output.WriteLine(string.Join(',', values));
+    }
 
     private static void WriteLine(TextWriter output, DateTimeOffset from, DateTimeOffset to, TrueNode node, string category, string service,
         string sku, string pricingCategory, decimal list, decimal effective, decimal quantity, string unit)

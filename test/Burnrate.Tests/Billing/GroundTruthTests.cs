@@ -69,7 +69,8 @@ public sealed class GroundTruthTests(SingleClickHouse clickHouse) : IClassFixtur
         public async Task<Dictionary<(string, DateTime), decimal>> LedgerByWorkloadDayAsync(DateTimeOffset from, DateTimeOffset to)
         {
             var rows = await Store.QueryCostsAsync(new CostQuery { From = from, To = to, By = [CostDimension.Workload], Step = TimeSpan.FromDays(1) }, Ct);
-            return rows.Where(r => r.Cost.Nanos != 0).ToDictionary(r => (r.Keys[0], r.BucketStart!.Value.UtcDateTime.Date), r => r.Cost.Dollars);
+            // Per workload: a savings plan's unused commitment (booked as idle) belongs to none.
+            return rows.Where(r => r.Cost.Nanos != 0 && r.Keys[0].Length > 0).ToDictionary(r => (r.Keys[0], r.BucketStart!.Value.UtcDateTime.Date), r => r.Cost.Dollars);
         }
     }
 

@@ -374,3 +374,79 @@ public sealed class RatingEngineTests
         Assert.Throws<ArgumentException>(() => _engine.RateMinute(Some.At(12, 5, 3)));
     }
 }
+
+/// <summary>A savings plan bills its whole commitment every hour: what usage leaves unused is booked too.</summary>
+public sealed class UnusedCommitmentTests
+{
+    [Fact]
+    public void A_savings_plan_larger_than_the_usage_books_its_unused_part_so_each_hour_sums_to_commitment_plus_uncovered_usage()
+    {
+        // Plan: $20/h at 28 % off any p4d. One on-demand p4d at $32/h from 12:00 to 12:30 costs the plan 32 × 0.72 =
+        // $23.04/h > $20/h: covered 20/23.04 of it (paying $20/h), the rest on demand: 32 × (1 − 20/23.04) = $4.2222…/h;
+        // so 12:00–12:30 books $10 + $2.1111… and nothing unused. 12:30–13:00: no usage, all $20/h unused = $10.
+        // The hour: commitment $20 + uncovered usage $2.1111… .
+        var book = new FakePriceBook();
+        book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 32m, 3.6m, 8));
+        var terms = new Burnrate.Pricing.Terms.PricingTerms { SavingsPlans = [new Burnrate.Pricing.Terms.SavingsPlan("compute-1y", "aws", 20m, 28m, [], [])] };
+        var engine = new RatingEngine(book, new FakeRateCard(), options: new RatingOptions { Terms = terms });
+        engine.Apply(new NodeStarted(Some.At(12, 0), Some.Node("i-p4d", "p4d.24xlarge", 8)));
+        engine.Apply(new NodeStopped(Some.At(12, 30), "i-p4d"));
+
+        var lines = new List<CostLine>();
+        for (var m = Some.At(12, 0); m < Some.At(13, 0); m = m.AddMinutes(1))
+            lines.AddRange(engine.RateMinute(m).Lines);
+        var burnAt1245 = engine.CurrentBurn(Some.At(12, 45));
+
+        var unused = lines.Where(l => l.Component == CostComponent.Commitment).ToList();
+        Assert.Equal(30, unused.Count); // one line per minute with nothing to cover
+        Assert.All(unused, l =>
+        {
+            Assert.Equal("savings-plan/compute-1y", l.ResourceId);
+            Assert.True(l.IsIdle);
+            Assert.Equal("aws", l.Provider);
+            Assert.Equal("savings-plan:compute-1y;unused", l.PriceSource);
+            Assert.Equal(HourlyRate.FromDollarsPerHour(20m), l.Rate);
+            Assert.Equal(60, l.Seconds);
+        });
+        Assert.Equal(Money.FromDollars(10m), new Money(unused.Sum(l => l.Cost.Nanos)));
+        var nodeCost = lines.Where(l => l.ResourceId == "i-p4d").Sum(l => l.Cost.Nanos);
+        Assert.InRange(nodeCost - Money.FromDollars(10m + (4.2222222222m / 2)).Nanos, -100, 100); // nano-dollars of split rounding
+        // Right now (12:45) the plan burns $20/h with nothing running.
+        var line = Assert.Single(burnAt1245);
+        Assert.Equal((CostComponent.Commitment, HourlyRate.FromDollarsPerHour(20m)), (line.Component, line.Rate));
+    }
+
+    [Fact]
+    public void The_negotiated_discount_applies_to_the_unused_commitment_too()
+    {
+        // $20/h unused, 8 % off: $18.40/h, $0.306666666 a minute (carried to the nano-dollar: $18.40 an hour).
+        var terms = new Burnrate.Pricing.Terms.PricingTerms
+        {
+            SavingsPlans = [new Burnrate.Pricing.Terms.SavingsPlan("compute-1y", "aws", 20m, 28m, [], [])],
+            Discounts = [new Burnrate.Pricing.Terms.NegotiatedDiscount("aws", 8m, [], AppliesToNetwork: true)],
+        };
+        var engine = new RatingEngine(new FakePriceBook(), new FakeRateCard(), options: new RatingOptions { Terms = terms });
+
+        var lines = new List<CostLine>();
+        for (var m = Some.At(12, 0); m < Some.At(13, 0); m = m.AddMinutes(1))
+            lines.AddRange(engine.RateMinute(m).Lines);
+
+        Assert.Equal(Money.FromDollars(18.40m), new Money(lines.Sum(l => l.Cost.Nanos)));
+        Assert.All(lines, l => Assert.Equal("savings-plan:compute-1y;unused;discount:8%", l.PriceSource));
+    }
+
+    [Fact]
+    public void A_fully_used_plan_books_no_unused_line()
+    {
+        var book = new FakePriceBook();
+        book.Add(Some.Price("p4d.24xlarge", CapacityType.OnDemand, 32m, 3.6m, 8));
+        var terms = new Burnrate.Pricing.Terms.PricingTerms { SavingsPlans = [new Burnrate.Pricing.Terms.SavingsPlan("compute-1y", "aws", 20m, 28m, [], [])] };
+        var engine = new RatingEngine(book, new FakeRateCard(), options: new RatingOptions { Terms = terms });
+        engine.Apply(new NodeStarted(Some.At(12, 0), Some.Node("i-p4d", "p4d.24xlarge", 8)));
+
+        var lines = engine.RateMinute(Some.At(12, 0)).Lines;
+
+        Assert.DoesNotContain(lines, l => l.Component == CostComponent.Commitment);
+        Assert.DoesNotContain(engine.CurrentBurn(Some.At(12, 0).AddSeconds(30)), l => l.Component == CostComponent.Commitment);
+    }
+}

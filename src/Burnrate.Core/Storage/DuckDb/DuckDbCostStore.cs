@@ -378,6 +378,7 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
         CostComponent.Compute => "compute",
         CostComponent.Storage => "storage",
         CostComponent.Network => "network",
+        CostComponent.Commitment => "commitment",
         _ => throw new ArgumentOutOfRangeException(nameof(component), component, "Unknown cost component."),
     };
 
