@@ -19,7 +19,8 @@ if [ "${1:-}" != "--ruler" ]; then
 fi
 shift
 export CH_HTTP_PORT="${CH_HTTP_PORT:-38123}" CH_TCP_PORT="${CH_TCP_PORT:-39000}" CH_INTERSERVER_PORT="${CH_INTERSERVER_PORT:-39100}"
-servers="$(mktemp -d /tmp/burnrate-ruler-clickhouse-XXXXXX)"
+parent="$(mktemp -d /tmp/burnrate-ruler-latency-XXXXXX)"
+servers="$parent/clickhouse"   # local-cluster.sh makes it (and refuses a directory it did not make)
+trap 'deploy/clickhouse/local-cluster.sh stop "$servers" >&2 || true; rm -rf "$parent"' EXIT
 deploy/clickhouse/local-cluster.sh start single "$servers" > /dev/null
-trap 'deploy/clickhouse/local-cluster.sh stop "$servers" >&2 || true; rm -rf "$servers"' EXIT
 "${bench[@]}" --clickhouse "http://127.0.0.1:$CH_HTTP_PORT" "$@"
