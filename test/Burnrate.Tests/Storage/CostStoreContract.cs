@@ -1,7 +1,7 @@
 using Burnrate.Attribution;
 using Burnrate.Billing;
-using Burnrate.Rating;
 using Burnrate.Pricing;
+using Burnrate.Rating;
 using Burnrate.Storage;
 
 namespace Burnrate.Tests.Storage;
@@ -150,7 +150,8 @@ public abstract class CostStoreContract : IAsyncLifetime
         var store = await OpenAsync();
         var t = SomeLines.Day0.AddHours(5);
         var spot = SomeLines.Line(t, costNanos: 123_456_789, resourceId: "node-b", gpuIndex: 3, capacity: CapacityType.Spot, quantity: 12.345678m, segmentStart: 20, seconds: 40,
-            team: "vision", project: "", user: "", provider: "gcp", region: "europe-west4", gpuModel: "L4") with { SharePpm = 250_000, PriceSource = "spot 'feed'\ttab" };
+            team: "vision", project: "", user: "", provider: "gcp", region: "europe-west4", gpuModel: "L4") with
+        { SharePpm = 250_000, PriceSource = "spot 'feed'\ttab" };
         var compute = SomeLines.Line(t, costNanos: 7, resourceId: "node-b", component: CostComponent.Compute, workloadId: WorkloadInfo.IdleId);
         var before = SomeLines.Line(t.AddMinutes(-1), resourceId: "node-a");
         var after = SomeLines.Line(t.AddMinutes(2), resourceId: "node-a"); // at the range's end: excluded
