@@ -33,6 +33,8 @@ public static class Program
             Console.WriteLine(Options.Usage);
             return 0;
         }
+        if (options.ClickHouse is not null)
+            return await RulerMode.RunAsync(options);
         foreach (var (path, what) in new[] { (options.Burnrate, "--burnrate"), (options.Alertmanager, "--alertmanager") })
         {
             if (!File.Exists(path))
@@ -94,9 +96,9 @@ public static class Program
                 if (trial >= 0)
                 {
                     if (hookAt is { } h)
-                        direct.Add(Stopwatch.GetElapsedTime(sent, h).TotalMilliseconds);
+                        direct.Add(Stopwatch.GetElapsedTime(sent, h.At).TotalMilliseconds);
                     if (amAt is { } a)
-                        viaAlertmanager.Add(Stopwatch.GetElapsedTime(sent, a).TotalMilliseconds);
+                        viaAlertmanager.Add(Stopwatch.GetElapsedTime(sent, a.At).TotalMilliseconds);
                     if (hookAt is null || amAt is null)
                         missed++;
                 }
@@ -126,7 +128,7 @@ public static class Program
         }
     }
 
-    private static void Row(string name, List<double> ms, int trials)
+    internal static void Row(string name, List<double> ms, int trials)
     {
         if (ms.Count == 0)
         {
@@ -138,36 +140,38 @@ public static class Program
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {ms.Count}/{trials} | {P(0.5):0.0} | {P(0.9):0.0} | {P(0.99):0.0} | {ms[^1]:0.0} |"));
     }
 
-    private static object[] Launch(string id, DateTimeOffset at)
+    internal static object[] Launch(string id, DateTimeOffset at, string? node = null, int gpus = 8)
     {
+        node ??= "node-" + id;
         var time = at.ToString("O", CultureInfo.InvariantCulture);
         var events = new List<object>
         {
             new Dictionary<string, object>
             {
                 ["type"] = "node_started", ["time"] = time,
-                ["node"] = new Dictionary<string, object> { ["id"] = "node-" + id, ["provider"] = "aws", ["region"] = "us-east-1", ["zone"] = "us-east-1a", ["instance_type"] = "p4d.24xlarge", ["capacity"] = "on-demand", ["gpus"] = 8, ["gpu_model"] = "A100" },
+                ["node"] = new Dictionary<string, object> { ["id"] = node, ["provider"] = "aws", ["region"] = "us-east-1", ["zone"] = "us-east-1a", ["instance_type"] = "p4d.24xlarge", ["capacity"] = "on-demand", ["gpus"] = 8, ["gpu_model"] = "A100" },
             },
             new Dictionary<string, object> { ["type"] = "workload_started", ["time"] = time, ["workload"] = new Dictionary<string, object> { ["id"] = id, ["name"] = id, ["team"] = "bench" } },
         };
-        for (var g = 0; g < 8; g++)
-            events.Add(new Dictionary<string, object> { ["type"] = "gpu_allocated", ["time"] = time, ["workload_id"] = id, ["node_id"] = "node-" + id, ["gpu_index"] = g });
+        for (var g = 0; g < gpus; g++)
+            events.Add(new Dictionary<string, object> { ["type"] = "gpu_allocated", ["time"] = time, ["workload_id"] = id, ["node_id"] = node, ["gpu_index"] = g });
         return [.. events];
     }
 
-    private static object[] Stop(string id, DateTimeOffset at)
+    internal static object[] Stop(string id, DateTimeOffset at, string? node = null)
     {
+        node ??= "node-" + id;
         var time = at.ToString("O", CultureInfo.InvariantCulture);
         return
         [
             new Dictionary<string, object> { ["type"] = "workload_stopped", ["time"] = time, ["workload_id"] = id },
-            new Dictionary<string, object> { ["type"] = "node_stopped", ["time"] = time, ["node_id"] = "node-" + id },
+            new Dictionary<string, object> { ["type"] = "node_stopped", ["time"] = time, ["node_id"] = node },
         ];
     }
 
-    private static StringContent Json(object value) => new(JsonSerializer.Serialize(value), Encoding.UTF8, "application/json");
+    internal static StringContent Json(object value) => new(JsonSerializer.Serialize(value), Encoding.UTF8, "application/json");
 
-    private static Process Start(string file, string arguments, string log)
+    internal static Process Start(string file, string arguments, string log)
     {
         var process = new Process { StartInfo = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false } };
         var writer = TextWriter.Synchronized(new StreamWriter(log) { AutoFlush = true });
@@ -179,7 +183,7 @@ public static class Program
         return process;
     }
 
-    private static void Stop(Process process)
+    internal static void Stop(Process process)
     {
         if (process.HasExited)
             return;
@@ -187,7 +191,7 @@ public static class Program
         process.WaitForExit(10_000);
     }
 
-    private static async Task WaitReadyAsync(HttpClient http, string url)
+    internal static async Task WaitReadyAsync(HttpClient http, string url)
     {
         var deadline = Stopwatch.GetTimestamp();
         while (Stopwatch.GetElapsedTime(deadline) < TimeSpan.FromSeconds(60))
@@ -205,7 +209,7 @@ public static class Program
         throw new TimeoutException(url + " never answered");
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -213,10 +217,10 @@ public static class Program
     }
 
     /// <summary>Receives webhook posts (Burnrate's own and Alertmanager's) and notes when each firing alert arrived.</summary>
-    private sealed class Receiver : IDisposable
+    internal sealed class Receiver : IDisposable
     {
         private readonly HttpListener _listener = new();
-        private readonly ConcurrentDictionary<(string Path, string Workload), TaskCompletionSource<long>> _arrivals = new();
+        private readonly ConcurrentDictionary<(string Path, string Workload), TaskCompletionSource<Arrival>> _arrivals = new();
 
         public Receiver(int port)
         {
@@ -228,9 +232,12 @@ public static class Program
 
         public string Url { get; }
 
-        public async Task<long?> WaitAsync(string path, string workload, TimeSpan timeout)
+        /// <summary>Firing notifications per path received so far (a count, to show nothing fired twice).</summary>
+        public ConcurrentDictionary<string, int> Firing { get; } = new();
+
+        public async Task<Arrival?> WaitAsync(string path, string workload, TimeSpan timeout)
         {
-            var arrival = _arrivals.GetOrAdd((path, workload), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            var arrival = _arrivals.GetOrAdd((path, workload), _ => new TaskCompletionSource<Arrival>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             return await Task.WhenAny(arrival, Task.Delay(timeout)) == arrival ? arrival.Result : null;
         }
 
@@ -248,13 +255,18 @@ public static class Program
                     return;
                 }
                 var at = Stopwatch.GetTimestamp();
+                var utc = DateTimeOffset.UtcNow;
                 var path = context.Request.Url!.AbsolutePath.Trim('/');
                 using (var document = await JsonDocument.ParseAsync(context.Request.InputStream))
                 {
                     foreach (var alert in document.RootElement.GetProperty("alerts").EnumerateArray())
                     {
                         if (alert.GetProperty("status").GetString() == "firing" && alert.GetProperty("labels").TryGetProperty("workload", out var w))
-                            _arrivals.GetOrAdd((path, w.GetString()!), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(at);
+                        {
+                            Firing.AddOrUpdate(path, 1, (_, n) => n + 1);
+                            DateTimeOffset? evidence = alert.TryGetProperty("evidence_at", out var e) ? e.GetDateTimeOffset() : null;
+                            _arrivals.GetOrAdd((path, w.GetString()!), _ => new TaskCompletionSource<Arrival>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(new Arrival(at, utc, evidence));
+                        }
                     }
                 }
                 context.Response.StatusCode = 200;
@@ -265,8 +277,16 @@ public static class Program
         public void Dispose() => _listener.Close();
     }
 
-    private sealed record Options(int Trials, int Warmup, TimeSpan For, TimeSpan Pause, string Burnrate, string Alertmanager, bool Keep, bool Help)
+    /// <summary>When a firing notification arrived (stopwatch and wall clock) and the evidence time it carried (webhooks).</summary>
+    internal sealed record Arrival(long At, DateTimeOffset Utc, DateTimeOffset? Evidence);
+
+    internal sealed record Options(int Trials, int Warmup, TimeSpan For, TimeSpan Pause, string Burnrate, string Alertmanager, bool Keep, bool Help)
     {
+        public string? ClickHouse { get; init; }
+        public TimeSpan Every { get; init; } = TimeSpan.FromSeconds(10);
+        public TimeSpan Grace { get; init; } = TimeSpan.FromSeconds(30);
+        public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(45);
+
         public const string Usage = """
             Usage: burnrate-alert-latency [options]      (benchmark/alert-latency.sh builds and runs it)
 
@@ -281,6 +301,15 @@ public static class Program
               --burnrate PATH     the burnrate executable (default src/Burnrate/bin/Release/net10.0/burnrate)
               --alertmanager PATH the Alertmanager executable (default /usr/bin/prometheus-alertmanager)
               --keep              keep the temporary directory (configs, logs) and print where it is
+
+            Ruler mode (benchmark/alert-latency.sh --ruler starts a throw-away ClickHouse and passes --clickhouse):
+              --clickhouse URL    run two `serve --role ingest` and a `serve --role ruler` on this ClickHouse, beside a
+                                  single `serve` (DuckDB); every --every a new job holds 4 GPUs behind each ingester
+                                  (above the rule only in total); times launch → firing at the ruler's webhook and
+                                  the end of the evidence minute → firing, and the single process's launch → firing
+              --every DURATION    seconds between launches in ruler mode (default 10s); --trials launches in all
+              --grace DURATION    the ingesters' rating.grace (default 30s)
+              --settle DURATION   the ruler's ruler.settle (default 45s)
               -h, --help          show this help
             """;
 
@@ -301,6 +330,10 @@ public static class Program
                     "--burnrate" => o with { Burnrate = Value() },
                     "--alertmanager" => o with { Alertmanager = Value() },
                     "--keep" => o with { Keep = true },
+                    "--clickhouse" => o with { ClickHouse = Value() },
+                    "--every" => o with { Every = Seconds(arg, Value(), "s") },
+                    "--grace" => o with { Grace = Seconds(arg, Value(), "s") },
+                    "--settle" => o with { Settle = Seconds(arg, Value(), "s") },
                     _ => throw new FormatException($"unknown option {arg}"),
                 };
             }

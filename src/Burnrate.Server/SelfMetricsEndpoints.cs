@@ -33,7 +33,8 @@ public static class SelfMetricsEndpoints
             if (BurnratePrincipal.Of(context).Team is { } team)
                 return Results.Text(CostMetrics.Render(pipeline, now, team), "text/plain; version=0.0.4; charset=utf-8");
             var connectors = ConnectorEndpoints.RenderMetrics(context.RequestServices.GetService<Connectors.ConnectorRegistry>(), now);
-            return Results.Text(Render(ingest, now) + RenderTerms(pipeline) + RenderDelivery(alerts) + PriceFeedEndpoints.Render(context.RequestServices.GetService<Pricing.Feeds.PriceFeeds>()) + connectors + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
+            var role = RenderRole(context.RequestServices.GetService<ServerRole>(), context.RequestServices.GetService<Alerting.AlertRuler>(), now);
+            return Results.Text(role + Render(ingest, now) + RenderTerms(pipeline) + RenderDelivery(alerts) + PriceFeedEndpoints.Render(context.RequestServices.GetService<Pricing.Feeds.PriceFeeds>()) + connectors + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireScope(ApiScopes.Read);
         app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
         {
@@ -59,6 +60,33 @@ public static class SelfMetricsEndpoints
         }).RequireScope(ApiScopes.Admin); // target names and errors are operators' business
 
         return app;
+    }
+
+    /// <summary>
+    /// The role of a scaled-out server and, for the ruler, how far it has evaluated; empty for the single process
+    /// (docs/scale-out.md).
+    /// </summary>
+    public static string RenderRole(ServerRole? role, Alerting.AlertRuler? ruler, DateTimeOffset now)
+    {
+        if (role is null)
+            return "";
+        var page = new StringBuilder();
+        Family(page, "burnrate_role", "gauge", "The role this server plays (serve --role), always 1.");
+        page.Append(CultureInfo.InvariantCulture, $"burnrate_role{{role=\"{role.Name}\"}} 1\n");
+        Family(page, "burnrate_alert_evaluation_enabled", "gauge", "1 when this process evaluates alert rules and delivers them, 0 when another (the ruler) does.");
+        Line(page, "burnrate_alert_evaluation_enabled", null, role.EvaluatesAlerts ? 1 : 0);
+        if (ruler is null)
+            return page.ToString();
+        Family(page, "burnrate_ruler_minutes_evaluated_total", "counter", "Settled minutes the ruler read from the store and evaluated.");
+        Line(page, "burnrate_ruler_minutes_evaluated_total", null, ruler.MinutesEvaluated);
+        if (ruler.EvaluatedThrough is { } through)
+        {
+            Family(page, "burnrate_ruler_evaluated_through_timestamp_seconds", "gauge", "End of the last minute the ruler evaluated, Unix seconds.");
+            Line(page, "burnrate_ruler_evaluated_through_timestamp_seconds", null, through.ToUnixTimeSeconds());
+            Family(page, "burnrate_ruler_lag_seconds", "gauge", "Seconds from the end of the last minute evaluated to now (the settle time plus up to a minute and a tick when keeping up).");
+            Line(page, "burnrate_ruler_lag_seconds", null, (long)(now - through).TotalSeconds);
+        }
+        return page.ToString();
     }
 
     /// <summary>Alert delivery series, per target (its name, never its URL); empty without a dispatcher. docs/alerts.md.</summary>

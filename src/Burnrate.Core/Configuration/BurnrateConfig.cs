@@ -46,6 +46,8 @@ public sealed class BurnrateConfig
     ];
     /// <summary>Alert rules (docs/alerts.md); when the file has no <c>rules</c> key, <see cref="AlertRules.Defaults"/> apply.</summary>
     public List<RuleSection>? Rules { get; set; }
+    /// <summary>How <c>serve --role ruler</c> reads the store: how often and how long after a minute's end (docs/scale-out.md).</summary>
+    public RulerSection Ruler { get; set; } = new();
     /// <summary>Notification targets: each item names one of <c>alertmanager</c>, <c>webhook</c> or <c>slack</c> (docs/alerts.md, "Delivery").</summary>
     public List<NotifyTargetSection> Notify { get; set; } = [];
     /// <summary>Retries, timeouts and queue of notification delivery.</summary>
@@ -91,6 +93,14 @@ public sealed class BurnrateConfig
         public string Grace { get; set; } = "30s";
         public string Staleness { get; set; } = "5m";
         public bool SpotFallsBackToOnDemand { get; set; } = true;
+    }
+
+    public sealed class RulerSection
+    {
+        /// <summary>How often the ruler looks for settled minutes.</summary>
+        public string Interval { get; set; } = "5s";
+        /// <summary>How long after its end a minute is evaluated (above the ingesters' <c>rating.grace</c>).</summary>
+        public string Settle { get; set; } = "45s";
     }
 
     public sealed class PricingSection
@@ -335,6 +345,15 @@ public sealed class BurnrateConfig
         Terms = ToPricingTerms(),
     };
 
+    /// <summary>The ruler's options the file describes (<c>ruler.interval</c>, <c>ruler.settle</c>).</summary>
+    public AlertRulerOptions ToRulerOptions()
+    {
+        var interval = Durations.Parse(Ruler.Interval, "ruler.interval");
+        if (interval <= TimeSpan.Zero)
+            throw new ArgumentException($"ruler.interval: '{Ruler.Interval}' must be more than 0s");
+        return new AlertRulerOptions { Interval = interval, Settle = Durations.Parse(Ruler.Settle, "ruler.settle") };
+    }
+
     /// <summary>The commitments and discounts the file describes; throws <see cref="ArgumentException"/> naming a wrong entry.</summary>
     public PricingTerms ToPricingTerms()
     {
@@ -568,6 +587,7 @@ public sealed class BurnrateConfig
         try
         {
             _ = config.ToRatingOptions();
+            _ = config.ToRulerOptions();
             _ = config.ToAttributionRules();
             _ = config.ToIngestOptions();
             _ = config.ToMapperOptions();

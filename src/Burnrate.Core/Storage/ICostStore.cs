@@ -22,6 +22,13 @@ public interface ICostStore : IAsyncDisposable
     /// </summary>
     Task WriteAsync(IReadOnlyList<CostLine> lines, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The ledger rows of the minutes in [<paramref name="from"/>, <paramref name="to"/>) as they stand now (for each
+    /// (minute, resource) the rows last written), ordered by minute, resource, GPU, workload, component and segment.
+    /// The alert ruler (<c>serve --role ruler</c>) reads the newest settled minutes with it.
+    /// </summary>
+    Task<IReadOnlyList<CostLine>> GetLinesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
+
     /// <summary>Inserts or replaces workloads (by workload id).</summary>
     Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadRecord> workloads, CancellationToken cancellationToken = default);
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Burnrate.Alerting;
@@ -42,11 +43,11 @@ internal static partial class ServeCommand
         };
         var role = new Option<string>("--role")
         {
-            Description = "all: receive, rate and serve (one process); api: serve the ledger only, no receivers or rating (beside ingesters writing a ClickHouse ledger, docs/scale-out.md)",
+            Description = "all: receive, rate, alert and serve (one process); for a ClickHouse ledger shared by several processes (docs/scale-out.md): ingest: receive and rate, no alert evaluation; ruler: evaluate the alert rules from the store's settled minutes and deliver them, no receivers; api: serve the ledger only",
             HelpName = "ROLE",
             DefaultValueFactory = _ => "all",
         };
-        role.AcceptOnlyFromAmong("all", "api");
+        role.AcceptOnlyFromAmong("all", "ingest", "ruler", "api");
         var command = new Command("serve", "Receive live telemetry and events, rate them per minute and serve the ledger: POST /api/v1/write (Prometheus remote write 1.0/2.0), POST /v1/metrics (OTLP/HTTP), POST /api/v1/events, scrape targets from the config; GET /api/v1/costs, /api/v1/burn, /metrics, /healthz") { listen, role };
         BurnrateCli.SetGuardedAction(command, services, async (parse, cancellationToken) =>
         {
@@ -54,6 +55,10 @@ internal static partial class ServeCommand
             var config = LoadConfig(BurnrateCli.GetConfigFile(parse));
             if (parse.GetValue(role) == "api")
                 return await ServeApiOnlyAsync(services, config, dataDirectory, parse.GetValue(listen)!, cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(role) == "ruler")
+                return await ServeRulerAsync(services, config, dataDirectory, parse.GetValue(listen)!, cancellationToken).ConfigureAwait(false);
+            // --role ingest: the single process without alert evaluation or delivery (the ruler evaluates from the store).
+            var ingestRole = parse.GetValue(role) == "ingest" ? new ServerRole("ingest", EvaluatesAlerts: false) : null;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(CliServices.LedgerPath(dataDirectory)))!);
             var logger = new StderrLogger(services.Error);
             var (book, rateCard) = PricingSetup.Load(config, logger);
@@ -78,7 +83,7 @@ internal static partial class ServeCommand
             await using var dispatcher = new AlertDispatcher(config.ToDeliveryOptions(), deliveryHttp, services.Time, logger,
                 store is Storage.IActionAuditLog audit ? new ActionRunner(config.ToActionOptions(), audit, deliveryHttp, services.Time, logger) : null);
             var alerts = new AlertEngine(config.ToAlertRules(), new FanOutAlertSink(new LogAlertSink(logger), dispatcher), logger);
-            pipeline.Alerts = alerts.Rules.Count > 0 ? alerts : null;
+            pipeline.Alerts = alerts.Rules.Count > 0 && ingestRole is null ? alerts : null;
             using var wal = WriteAheadLog.Open(Path.Combine(dataDirectory, "wal"), new WriteAheadLogOptions { Fsync = config.Ingest.WalFsync }, logger);
             using var ingest = new IngestPipeline(pipeline, new TelemetryMapper(config.ToMapperOptions()), wal, config.ToIngestOptions(), logger);
             // The log first: what was acknowledged before a crash is in the state (and the ledger) before anything new.
@@ -89,7 +94,7 @@ internal static partial class ServeCommand
             var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
             using var ownedCertificate = certificate;
             var connectors = CreateConnectors(config, dataDirectory, ingest, deliveryHttp, services, logger);
-            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, alerts, dispatcher, feeds, connectors);
+            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, ingestRole is null ? alerts : null, ingestRole is null ? dispatcher : null, feeds, connectors, ingestRole);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -116,7 +121,8 @@ internal static partial class ServeCommand
             ingest.LiveAlertClock = services.Time;
             var liveAlerts = pipeline.Alerts is null ? Task.CompletedTask : LiveAlertLoopAsync(pipeline, services.Time, logger, cancellationToken);
             var access = keys.Count == 0 ? "no API keys: loopback only" : $"{keys.Count} API keys";
-            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (ledger {ledger}; {targets.Count} scrape targets; {connectors.Connectors.Count} connectors; {access}); Ctrl+C stops").ConfigureAwait(false);
+            var roleNote = ingestRole is null ? "" : "role ingest: no alert evaluation or delivery, the ruler does that; ";
+            await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} ({roleNote}ledger {ledger}; {targets.Count} scrape targets; {connectors.Connectors.Count} connectors; {access}); Ctrl+C stops").ConfigureAwait(false);
             await rating.ConfigureAwait(false);
             await liveAlerts.ConfigureAwait(false);
             await scraping.ConfigureAwait(false);
@@ -338,7 +344,68 @@ internal static partial class ServeCommand
         return ExitCodes.Ok;
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine alerts, AlertDispatcher dispatcher, PriceFeeds feeds, ConnectorRegistry connectors)
+    /// <summary>
+    /// <c>--role ruler</c>: evaluates the alert rules from the settled minutes of the store every <c>ruler.interval</c>
+    /// (<see cref="AlertRuler"/>) and delivers them as the single process does; serves what <c>--role api</c> serves plus
+    /// the alerts (<c>/api/v1/alerts</c>) and the ruler's progress on <c>/metrics</c>. No receivers, log or rating.
+    /// </summary>
+    private static async Task<int> ServeRulerAsync(CliServices services, BurnrateConfig config, string dataDirectory, string listen, CancellationToken cancellationToken)
+    {
+        var logger = new StderrLogger(services.Error);
+        var (book, _) = PricingSetup.Load(config, logger);
+        var rulerOptions = config.ToRulerOptions();
+        var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
+        await using var store = clickHouse is null
+            ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
+            : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
+        using var deliveryHttp = new HttpClient();
+        await using var dispatcher = new AlertDispatcher(config.ToDeliveryOptions(), deliveryHttp, services.Time, logger,
+            store is Storage.IActionAuditLog audit ? new ActionRunner(config.ToActionOptions(), audit, deliveryHttp, services.Time, logger) : null);
+        var alerts = new AlertEngine(config.ToAlertRules(), new FanOutAlertSink(new LogAlertSink(logger), dispatcher), logger);
+        var ruler = new AlertRuler(store, alerts, rulerOptions, services.Time, logger: logger);
+        var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
+        using var ownedCertificate = certificate;
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = BurnrateServer.Build(new BurnrateServerOptions
+            {
+                Listen = listen,
+                ApiKeys = keys,
+                Certificate = certificate,
+                Store = store,
+                Time = services.Time,
+                ConfigureServices = s => s.AddSingleton<IPriceBook>(book).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(ruler)
+                    .AddSingleton(new ServerRole("ruler", EvaluatesAlerts: true)),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException("--listen: " + e.Message);
+        }
+        await using (app.ConfigureAwait(false))
+        {
+            try
+            {
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message}");
+            }
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
+            // Started before the banner, so its first tick is on the clock before anyone looks.
+            var ruling = ruler.RunAsync(stopping.Token);
+            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
+            await services.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"burnrate serving {string.Join(", ", app.Urls)} (role ruler: {alerts.Rules.Count} rules over the settled minutes of ledger {ledger}, every {rulerOptions.Interval.TotalSeconds:0.###}s, {rulerOptions.Settle.TotalSeconds:0.###}s after a minute's end; no receivers or rating); Ctrl+C stops")).ConfigureAwait(false);
+            await ruling.ConfigureAwait(false);
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine? alerts, AlertDispatcher? dispatcher, PriceFeeds feeds, ConnectorRegistry connectors, ServerRole? role)
     {
         try
         {
@@ -349,7 +416,16 @@ internal static partial class ServeCommand
                 Certificate = certificate,
                 Store = store,
                 Time = time,
-                ConfigureServices = s => s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(feeds).AddSingleton(connectors),
+                ConfigureServices = s =>
+                {
+                    s.AddSingleton(pipeline).AddSingleton(ingest).AddSingleton(feeds).AddSingleton(connectors);
+                    if (alerts is not null)
+                        s.AddSingleton(alerts);
+                    if (dispatcher is not null)
+                        s.AddSingleton(dispatcher);
+                    if (role is not null)
+                        s.AddSingleton(role);
+                },
             });
         }
         catch (ArgumentException e)

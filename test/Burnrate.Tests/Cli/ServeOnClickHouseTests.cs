@@ -114,6 +114,117 @@ public sealed partial class ServeOnClickHouseTests(ShardedClickHouse servers) : 
         }
     }
 
+    [Fact]
+    public async Task Two_ingest_servers_and_a_ruler_alert_once_for_a_workload_that_is_above_the_threshold_only_in_total()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var peer = await servers.GetAsync(ct);
+        var options = peer.NewOptions();
+        await using var hook = await Support.HookReceiver.StartAsync(ct);
+        var config = Path.Combine(_data, "burnrate.yaml");
+        // job:w holds 4 GPUs of each p4d.24xlarge: about $10.98/h on each node, $21.96/h in all.
+        await File.WriteAllTextAsync(config, $"""
+            storage:
+              store: clickhouse
+              clickhouse:
+                urls: [{string.Join(", ", options.Urls)}]
+                database: {options.Database}
+                cluster: {options.Cluster}
+            rules:
+              - name: expensive
+                kind: spend_rate
+                above_usd_per_hour: 20
+            notify:
+              - webhook: {hook.Url}/hook
+            ruler:
+              interval: 5s
+              settle: 5m
+            """, ct);
+        var real = Composition.CreateServices();
+        CliServices Services(StringWriter output) => new()
+        {
+            OpenStore = real.OpenStore,
+            LoadPriceBook = real.LoadPriceBook,
+            Out = TextWriter.Synchronized(output),
+            Error = TextWriter.Synchronized(_error),
+            Time = _time,
+        };
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var outputs = new[] { new StringWriter(), new StringWriter(), new StringWriter() };
+        try
+        {
+            var east = BurnrateCli.InvokeAsync(Services(outputs[0]), ["serve", "--role", "ingest", "--config", config, "--listen", "127.0.0.1:0", "--data", Path.Combine(_data, "east")], stop.Token);
+            var west = BurnrateCli.InvokeAsync(Services(outputs[1]), ["serve", "--role", "ingest", "--config", config, "--listen", "127.0.0.1:0", "--data", Path.Combine(_data, "west")], stop.Token);
+            var ruler = BurnrateCli.InvokeAsync(Services(outputs[2]), ["serve", "--role", "ruler", "--config", config, "--listen", "127.0.0.1:0", "--data", Path.Combine(_data, "ruler")], stop.Token);
+            var eastUrl = await WaitForUrlAsync(east, outputs[0]);
+            var westUrl = await WaitForUrlAsync(west, outputs[1]);
+            var rulerUrl = await WaitForUrlAsync(ruler, outputs[2]);
+            Assert.Contains("role ingest: no alert evaluation or delivery", outputs[0].ToString(), StringComparison.Ordinal);
+            Assert.Contains("role ruler: 1 rules", outputs[2].ToString(), StringComparison.Ordinal);
+
+            foreach (var (url, node) in new[] { (eastUrl, "i-east"), (westUrl, "i-west") })
+            {
+                var launch = new StringBuilder($$"""
+                    [{"type": "node_started", "time": "2025-06-15T12:00:00Z",
+                      "node": {"id": "{{node}}", "provider": "aws", "region": "us-east-1", "zone": "us-east-1a", "instance_type": "p4d.24xlarge",
+                               "capacity": "on-demand", "gpus": 8, "gpu_model": "A100"} },
+                     {"type": "workload_started", "time": "2025-06-15T12:00:00Z", "workload": {"id": "job:w", "name": "w", "team": "research"} }
+                    """);
+                for (var gpu = 0; gpu < 4; gpu++)
+                    launch.Append(CultureInfo.InvariantCulture, $$""", {"type": "gpu_allocated", "time": "2025-06-15T12:00:00Z", "workload_id": "job:w", "node_id": "{{node}}", "gpu_index": {{gpu}}}""");
+                launch.Append(']');
+                using var posted = await _http.PostAsync(url + "/api/v1/events", new StringContent(launch.ToString(), Encoding.UTF8, "application/json"), ct);
+                Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
+            }
+
+            // 12:04: both ingesters rate 12:00–12:02 into the shared ledger; the ruler (settle 5m) waits for them.
+            _time.SetUtcNow(s_start.AddMinutes(4));
+            for (var i = 0; i < 600 && await ResourcesOfAsync(eastUrl, "job:w") < 2; i++)
+                await Task.Delay(25, ct);
+            Assert.Equal(2, await ResourcesOfAsync(eastUrl, "job:w"));
+            Assert.True(hook.Requests.IsEmpty, "an ingest server sent an alert");
+
+            // 12:08: 12:00–12:02 have settled; the ruler reads them and fires once, for the whole workload.
+            _time.SetUtcNow(s_start.AddMinutes(8));
+            for (var i = 0; i < 600 && hook.Requests.IsEmpty; i++)
+                await Task.Delay(25, ct);
+            var (_, body) = Assert.Single(hook.Requests);
+            var alert = Assert.Single(body.GetProperty("alerts").EnumerateArray());
+            Assert.Equal("firing", alert.GetProperty("status").GetString());
+            Assert.Equal("job:w", alert.GetProperty("labels").GetProperty("workload").GetString());
+            Assert.Equal("21.96", alert.GetProperty("annotations").GetProperty("usd_per_hour").GetString());
+
+            var rulerMetrics = await _http.GetStringAsync(rulerUrl + "/metrics", ct);
+            Assert.Contains("burnrate_role{role=\"ruler\"} 1\n", rulerMetrics, StringComparison.Ordinal);
+            Assert.Contains("burnrate_alert_evaluation_enabled 1\n", rulerMetrics, StringComparison.Ordinal);
+            Assert.Contains("burnrate_ruler_evaluated_through_timestamp_seconds " + s_start.AddMinutes(3).ToUnixTimeSeconds() + "\n", rulerMetrics, StringComparison.Ordinal);
+            Assert.Contains("\"workload\": \"job:w\"", await _http.GetStringAsync(rulerUrl + "/api/v1/alerts", ct), StringComparison.Ordinal);
+            var ingestMetrics = await _http.GetStringAsync(westUrl + "/metrics", ct);
+            Assert.Contains("burnrate_role{role=\"ingest\"} 1\n", ingestMetrics, StringComparison.Ordinal);
+            Assert.Contains("burnrate_alert_evaluation_enabled 0\n", ingestMetrics, StringComparison.Ordinal);
+            Assert.Contains("\"rules\": 0", await _http.GetStringAsync(westUrl + "/api/v1/alerts", ct), StringComparison.Ordinal);
+            using var refused = await _http.PostAsync(rulerUrl + "/api/v1/events", new StringContent("[]", Encoding.UTF8, "application/json"), ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+
+            await stop.CancelAsync();
+            Assert.Equal(0, await east);
+            Assert.Equal(0, await west);
+            Assert.Equal(0, await ruler);
+            Assert.Single(hook.Requests);
+        }
+        finally
+        {
+            await peer.DropAsync(options.Database);
+        }
+    }
+
+    /// <summary>How many resources the ledger has costs of <paramref name="workload"/> on.</summary>
+    private async Task<int> ResourcesOfAsync(string url, string workload)
+    {
+        var costs = JsonDocument.Parse(await _http.GetStringAsync(url + "/api/v1/costs?by=workload,resource&from=2025-06-15T12:00:00Z&to=2025-06-15T13:00:00Z", TestContext.Current.CancellationToken)).RootElement;
+        return costs.GetProperty("rows").EnumerateArray().Count(r => r.GetProperty("keys").GetProperty("workload").GetString() == workload);
+    }
+
     private async Task<string> WaitForUrlAsync(Task<int> run, StringWriter output)
     {
         string? url = null;

@@ -146,6 +146,30 @@ public abstract class CostStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Lines_of_a_range_come_back_whole_as_last_written_in_key_order()
+    {
+        var store = await OpenAsync();
+        var t = SomeLines.Day0.AddHours(5);
+        var spot = SomeLines.Line(t, costNanos: 123_456_789, resourceId: "node-b", gpuIndex: 3, capacity: CapacityType.Spot, quantity: 12.345678m, segmentStart: 20, seconds: 40,
+            team: "vision", project: "", user: "", provider: "gcp", region: "europe-west4", gpuModel: "L4") with
+        { SharePpm = 250_000, PriceSource = "spot 'feed'\ttab" };
+        var compute = SomeLines.Line(t, costNanos: 7, resourceId: "node-b", component: CostComponent.Compute, workloadId: WorkloadInfo.IdleId);
+        var before = SomeLines.Line(t.AddMinutes(-1), resourceId: "node-a");
+        var after = SomeLines.Line(t.AddMinutes(2), resourceId: "node-a"); // at the range's end: excluded
+        await store.WriteAsync([before, SomeLines.Line(t, costNanos: 5, resourceId: "node-a", workloadId: WorkloadInfo.IdleId), compute, spot, after], Ct);
+        // node-a's minute t is re-rated: the job took it; its idle row is gone.
+        var rerated = SomeLines.Line(t, costNanos: 9, resourceId: "node-a", workloadId: "slurm:9");
+        var next = SomeLines.Line(t.AddMinutes(1), resourceId: "node-a", component: CostComponent.Storage);
+        await store.WriteAsync([rerated, next], Ct);
+
+        var lines = await store.GetLinesAsync(t, t.AddMinutes(2), Ct);
+
+        Assert.Equal([rerated, compute, spot, next], lines);
+        Assert.Empty(await store.GetLinesAsync(t, t, Ct));
+        Assert.Equal([before], await store.GetLinesAsync(t.AddMinutes(-1), t, Ct));
+    }
+
+    [Fact]
     public async Task Re_rating_one_resource_keeps_the_other_resources_of_that_minute()
     {
         var store = await OpenAsync();

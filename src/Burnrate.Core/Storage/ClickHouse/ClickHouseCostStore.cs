@@ -468,6 +468,31 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<CostLine>> GetLinesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        var result = new List<CostLine>();
+        if (from >= to)
+            return result;
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var range = $"minute >= {ClickHouseQueryPlan.Time(from.UtcDateTime)} AND minute < {ClickHouseQueryPlan.Time(to.UtcDateTime)}";
+        // The columns of DuckDbCostStore.LineColumns, the minute as epoch seconds and the quantity as exact text.
+        var columns = DuckDbCostStore.LineColumns.Replace("minute,", "toUInt32(minute),", StringComparison.Ordinal);
+        var rows = await _client.QueryAsync($"""
+            SELECT {columns} FROM {_db}.cost_minutes WHERE {range}{ClickHouseQueryPlan.Newest(_db, "cost_minutes", _options.Cluster, "minute", range)}
+            ORDER BY minute, resource_id, gpu_index, workload_id, component, segment_start
+            """, cancellationToken).ConfigureAwait(false);
+        foreach (var r in rows)
+        {
+            result.Add(DuckDbCostStore.ReadLine(
+                DateTimeOffset.FromUnixTimeSeconds(long.Parse(r[0]!, CultureInfo.InvariantCulture)),
+                int.Parse(r[1]!, CultureInfo.InvariantCulture), int.Parse(r[2]!, CultureInfo.InvariantCulture), int.Parse(r[3]!, CultureInfo.InvariantCulture),
+                i => r[i]!, long.Parse(r[17]!, CultureInfo.InvariantCulture), int.Parse(r[18]!, CultureInfo.InvariantCulture),
+                decimal.Parse(r[19]!, NumberStyles.Number, CultureInfo.InvariantCulture), long.Parse(r[20]!, CultureInfo.InvariantCulture)));
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
     public async Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

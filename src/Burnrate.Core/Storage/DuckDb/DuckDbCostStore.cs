@@ -572,6 +572,72 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<CostLine>> GetLinesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        var result = new List<CostLine>();
+        if (from >= to)
+            return result;
+        using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        using var command = lease.Connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {LineColumns} FROM cost_minutes WHERE minute >= $from AND minute < $to
+            ORDER BY minute, resource_id, gpu_index, workload_id, component, segment_start
+            """;
+        command.Parameters.Add(new DuckDBParameter("from", from.UtcDateTime));
+        command.Parameters.Add(new DuckDBParameter("to", to.UtcDateTime));
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result.Add(ReadLine(
+                Utc(reader.GetDateTime(0)), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3),
+                i => reader.GetString(i), reader.GetInt64(17), reader.GetInt32(18), reader.GetDecimal(19), reader.GetInt64(20)));
+        }
+        return result;
+    }
+
+    /// <summary>The ledger columns <see cref="ReadLine"/> expects, in its order (both stores select them so).</summary>
+    internal const string LineColumns =
+        "minute, segment_start, seconds, gpu_index, provider, region, instance_type, capacity, gpu_model, cluster, orchestrator, " +
+        "team, project, user_name, workload_id, component, resource_id, rate_nanos_per_hour, share_ppm, quantity, cost_nanos, price_source";
+
+    /// <summary>A ledger row as <see cref="LineColumns"/> selects it: text columns 4 to 16 and 21 through <paramref name="text"/>.</summary>
+    internal static CostLine ReadLine(DateTimeOffset minute, int segmentStart, int seconds, int gpuIndex, Func<int, string> text, long rate, int sharePpm, decimal quantity, long cost) => new()
+    {
+        Minute = minute,
+        SegmentStart = segmentStart,
+        Seconds = seconds,
+        GpuIndex = gpuIndex,
+        Provider = text(4),
+        Region = text(5),
+        InstanceType = text(6),
+        Capacity = CapacityTypes.TryParse(text(7), out var capacity) ? capacity : throw new InvalidDataException($"ledger row with unknown capacity '{text(7)}'"),
+        GpuModel = text(8),
+        Cluster = text(9),
+        Orchestrator = text(10),
+        Team = text(11),
+        Project = text(12),
+        User = text(13),
+        WorkloadId = text(14),
+        Component = ParseComponent(text(15)),
+        ResourceId = text(16),
+        Rate = new HourlyRate(rate),
+        SharePpm = sharePpm,
+        Quantity = quantity,
+        Cost = new Money(cost),
+        PriceSource = text(21),
+    };
+
+    /// <summary>The component spelled as <see cref="ComponentName"/> writes it.</summary>
+    internal static CostComponent ParseComponent(string name) => name switch
+    {
+        "gpu" => CostComponent.Gpu,
+        "compute" => CostComponent.Compute,
+        "storage" => CostComponent.Storage,
+        "network" => CostComponent.Network,
+        _ => throw new InvalidDataException($"ledger row with unknown component '{name}'"),
+    };
+
+    /// <inheritdoc />
     public async Task AppendAuditAsync(ActionAuditEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
