@@ -317,10 +317,11 @@ internal sealed class FocusSqlImport : IAsyncDisposable
     // One aggregate: the rows, the readable rows, and for each probe its count (and its first value where it has one).
     private async Task CountAsync(CancellationToken cancellationToken)
     {
-        var sql = new StringBuilder("SELECT count(*), count(*) FILTER (WHERE readable)");
+        // count_if, not count(*) FILTER: several times faster over a hundred conditions.
+        var sql = new StringBuilder("SELECT count(*), count_if(readable)");
         foreach (var p in _probes)
         {
-            sql.Append(CultureInfo.InvariantCulture, $", count(*) FILTER (WHERE {p.Condition})");
+            sql.Append(CultureInfo.InvariantCulture, $", count_if({p.Condition})");
             if (p.ValueColumn is not null)
                 sql.Append(CultureInfo.InvariantCulture, $", arg_min({p.ValueColumn}, source_row) FILTER (WHERE {p.Condition})");
         }
