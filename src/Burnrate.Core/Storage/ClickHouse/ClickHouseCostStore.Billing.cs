@@ -46,8 +46,7 @@ public sealed partial class ClickHouseCostStore
     /// <inheritdoc />
     /// <remarks>
     /// The file is read and checked by the same SQL as the DuckDB store's, in an in-memory DuckDB; its lines then go to
-    /// ClickHouse through <see cref="WriteBillingAsync"/>, a batch of <see cref="FocusImporter.BatchSize"/> at a time
-    /// (progress after each batch).
+    /// ClickHouse through <see cref="WriteBillingAsync"/>, a batch of <see cref="FocusImporter.BatchSize"/> at a time.
     /// </remarks>
     public async Task<FocusImportResult> ImportFocusFileAsync(string path, string sourceName, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -56,11 +55,9 @@ public sealed partial class ClickHouseCostStore
         await using var connection = new DuckDBConnection("Data Source=:memory:");
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var import = await FocusSqlImport.StageAsync(connection, path, cancellationToken).ConfigureAwait(false);
+        progress?.Report(import.RowsRead);
         await foreach (var batch in import.ReadLinesAsync(FocusImporter.BatchSize, cancellationToken).ConfigureAwait(false))
-        {
             await WriteBillingAsync(batch, sourceName, cancellationToken).ConfigureAwait(false);
-            progress?.Report(batch[^1].SourceRow);
-        }
         var result = await import.ResultAsync(sourceName, cancellationToken).ConfigureAwait(false);
         progress?.Report(import.RowsRead);
         return result;
