@@ -40,10 +40,26 @@ public static class FocusImporter
 
     /// <summary>
     /// Imports <paramref name="path"/> into <paramref name="store"/> under <paramref name="sourceName"/> (re-importing the
-    /// same source replaces its lines). <paramref name="progress"/> gets the rows read so far after each batch.
+    /// same source replaces its lines). A store that imports files itself (<see cref="IFocusImportStore"/>: both of
+    /// Burnrate's) does it in one pass inside DuckDB and reports <paramref name="progress"/> per phase (rows read when the
+    /// file has been read and checked, then again when they are stored); any other store gets the lines batch by batch
+    /// from a <see cref="FocusReader"/> (<see cref="ImportThroughReaderAsync"/>), with progress after each batch.
     /// </summary>
     /// <exception cref="FocusFileException">The file is unreadable or lacks a mandatory column.</exception>
     public static async Task<FocusImportResult> ImportAsync(ICostStore store, string path, string sourceName, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (store is IFocusImportStore direct)
+            return await direct.ImportFocusFileAsync(path, sourceName, progress, cancellationToken).ConfigureAwait(false);
+        return await ImportThroughReaderAsync(store, path, sourceName, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Imports <paramref name="path"/> through a <see cref="FocusReader"/>, writing its lines to <paramref name="store"/>
+    /// batch by batch with <see cref="ICostStore.WriteBillingAsync"/>; <paramref name="progress"/> gets the rows read so far after each batch.
+    /// </summary>
+    /// <exception cref="FocusFileException">The file is unreadable or lacks a mandatory column.</exception>
+    public static async Task<FocusImportResult> ImportThroughReaderAsync(ICostStore store, string path, string sourceName, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         await using var reader = await FocusReader.OpenAsync(path, cancellationToken).ConfigureAwait(false);

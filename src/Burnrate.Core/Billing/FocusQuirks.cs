@@ -82,3 +82,26 @@ public sealed class FocusFileException : Exception
     /// <summary>The version the file was read as, when known.</summary>
     public FocusVersion? Version { get; }
 }
+
+/// <summary>The sentence each quirk kind is reported with, shared by every import path so the reports stay the same.</summary>
+internal static class FocusQuirkDetail
+{
+    public const string EmptyString = "An empty quoted string where FOCUS has null; read as null.";
+    public const string NullString = "The literal text NULL; read as null.";
+    public const string ShiftedZone = "A number in AvailabilityZone (in the sample it is the row's ListUnitPrice, shifted into the first column); read as null.";
+    public const string ShiftedRegion = "RegionId is null while RegionName holds a region id (e.g. 'us-sanjose-1'); RegionId read from RegionName.";
+    public const string Unreadable = "BilledCost, EffectiveCost, ChargePeriodStart or ChargePeriodEnd is missing or not a number/time; the row is not imported.";
+
+    public static string Case(string value, string spelled) => $"'{value}' where FOCUS spells it '{spelled}'; read as '{spelled}'.";
+
+    public static string UnknownValue(string value) => $"A value FOCUS does not allow (e.g. '{value}'); kept as written.";
+
+    public static string NullInNonNullable(string column) => $"Null in {column}, which FOCUS does not allow to be null; the row is imported with it empty.";
+
+    public static string NotANumber(string column) => $"{column} is not a number; read as null.";
+
+    public static string NonSpecColumn(string name, FocusVersion version) => $"'{name}' is neither a FOCUS {version.Name()} column nor an x_ extension; it is not imported.";
+}
+
+/// <summary>What <see cref="FocusReader.InspectAsync"/> found out about a file before reading its rows.</summary>
+internal sealed record FocusFileShape(string Path, FocusFileFormat Format, IReadOnlyList<string> Header, FocusVersion Version, bool VersionFromColumn);

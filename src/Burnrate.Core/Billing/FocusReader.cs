@@ -79,11 +79,7 @@ public sealed class FocusReader : IAsyncDisposable
         AddAllowed("CommitmentDiscountStatus", s_usedUnused);
         AddAllowed("CapacityReservationStatus", s_usedUnused);
         AddAllowed("CommitmentDiscountCategory", s_commitmentCategories);
-        foreach (var name in _header)
-        {
-            if (FocusColumns.Find(name) is null && !name.StartsWith("x_", StringComparison.Ordinal) && !IsVersionColumn(name))
-                _quirks.Add("non-spec-column", name, QuirkAction.Kept, 0, $"'{name}' is neither a FOCUS {version.Name()} column nor an x_ extension; it is not imported.");
-        }
+        AddHeaderQuirks(_quirks, _header, version);
     }
 
     /// <summary>The file read.</summary>
@@ -136,48 +132,14 @@ public sealed class FocusReader : IAsyncDisposable
     /// <exception cref="FocusFileException">The file is unreadable or lacks a mandatory column of its version.</exception>
     public static async Task<FocusReader> OpenAsync(string path, CancellationToken cancellationToken = default)
     {
-        if (!File.Exists(path))
-            throw new FocusFileException($"FOCUS file not found: {path}");
-        var format = DetectFormat(path);
         var connection = new DuckDBConnection("Data Source=:memory:");
         DuckDBCommand? command = null;
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            List<string> header;
-            using (var probe = connection.CreateCommand())
-            {
-                probe.CommandText = "SELECT * FROM (" + SelectSql(path, format) + ") LIMIT 0";
-                try
-                {
-                    await using var empty = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    header = [.. Enumerable.Range(0, empty.FieldCount).Select(empty.GetName)];
-                }
-                catch (DuckDBException e)
-                {
-                    throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
-                }
-            }
-            if (NativeExport(header) is { } native)
-            {
-                throw new FocusFileException(
-                    $"{System.IO.Path.GetFileName(path)} is {native}, not FOCUS; Burnrate reads FOCUS 1.0-1.2 only: export the bill as FOCUS (docs/billing.md#native-exports).",
-                    FocusColumns.MandatoryOf(FocusVersion.V1_0).First(c => !header.Contains(c.Id, StringComparer.Ordinal)).Id, FocusVersion.V1_0);
-            }
-            var (version, fromColumn) = await VersionOfAsync(connection, path, format, header, cancellationToken).ConfigureAwait(false);
-            foreach (var column in FocusColumns.MandatoryOf(version))
-            {
-                if (!header.Contains(column.Id, StringComparer.Ordinal))
-                {
-                    var hint = header.FirstOrDefault(h => string.Equals(h, column.Id, StringComparison.OrdinalIgnoreCase)) is { } near
-                        ? $" (the file has '{near}'; FOCUS column names are case-sensitive)"
-                        : "";
-                    throw new FocusFileException(
-                        $"{System.IO.Path.GetFileName(path)} lacks the mandatory FOCUS {version.Name()} column '{column.Id}'{hint}.", column.Id, version);
-                }
-            }
+            var shape = await InspectAsync(connection, path, cancellationToken).ConfigureAwait(false);
             command = connection.CreateCommand();
-            command.CommandText = MaskedSelectSql(path, format, header);
+            command.CommandText = MaskedSelectSql(path, shape.Format, shape.Header);
             DuckDBDataReader reader;
             try
             {
@@ -185,15 +147,73 @@ public sealed class FocusReader : IAsyncDisposable
             }
             catch (DuckDBException e)
             {
-                throw new FocusFileException($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
+                throw Unreadable(path, shape.Format, e);
             }
-            return new FocusReader(path, format, connection, command, reader, header, version, fromColumn);
+            return new FocusReader(path, shape.Format, connection, command, reader, shape.Header, shape.Version, shape.VersionFromColumn);
         }
         catch
         {
             command?.Dispose();
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Detects the format and FOCUS version of <paramref name="path"/> and checks its mandatory columns, reading
+    /// only its header (and, where there is one, the first value of its version column) through <paramref name="connection"/>.
+    /// </summary>
+    /// <exception cref="FocusFileException">The file is unreadable, a provider's native export, or lacks a mandatory column of its version.</exception>
+    internal static async Task<FocusFileShape> InspectAsync(DuckDBConnection connection, string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+            throw new FocusFileException($"FOCUS file not found: {path}");
+        var format = DetectFormat(path);
+        List<string> header;
+        using (var probe = connection.CreateCommand())
+        {
+            probe.CommandText = "SELECT * FROM (" + SelectSql(path, format) + ") LIMIT 0";
+            try
+            {
+                await using var empty = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                header = [.. Enumerable.Range(0, empty.FieldCount).Select(empty.GetName)];
+            }
+            catch (DuckDBException e)
+            {
+                throw Unreadable(path, format, e);
+            }
+        }
+        if (NativeExport(header) is { } native)
+        {
+            throw new FocusFileException(
+                $"{System.IO.Path.GetFileName(path)} is {native}, not FOCUS; Burnrate reads FOCUS 1.0-1.2 only: export the bill as FOCUS (docs/billing.md#native-exports).",
+                FocusColumns.MandatoryOf(FocusVersion.V1_0).First(c => !header.Contains(c.Id, StringComparer.Ordinal)).Id, FocusVersion.V1_0);
+        }
+        var (version, fromColumn) = await VersionOfAsync(connection, path, format, header, cancellationToken).ConfigureAwait(false);
+        foreach (var column in FocusColumns.MandatoryOf(version))
+        {
+            if (!header.Contains(column.Id, StringComparer.Ordinal))
+            {
+                var hint = header.FirstOrDefault(h => string.Equals(h, column.Id, StringComparison.OrdinalIgnoreCase)) is { } near
+                    ? $" (the file has '{near}'; FOCUS column names are case-sensitive)"
+                    : "";
+                throw new FocusFileException(
+                    $"{System.IO.Path.GetFileName(path)} lacks the mandatory FOCUS {version.Name()} column '{column.Id}'{hint}.", column.Id, version);
+            }
+        }
+        return new FocusFileShape(path, format, header, version, fromColumn);
+    }
+
+    internal static FocusFileException Unreadable(string path, FocusFileFormat format, DuckDBException e) =>
+        new($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
+
+    /// <summary>The quirks of a header: each column that is neither FOCUS nor an <c>x_</c> extension.</summary>
+    internal static void AddHeaderQuirks(FocusQuirkTally quirks, IReadOnlyList<string> header, FocusVersion version)
+    {
+        foreach (var name in header)
+        {
+            if (FocusColumns.Find(name) is null && !name.StartsWith("x_", StringComparison.Ordinal) && !IsVersionColumn(name))
+                quirks.Add("non-spec-column", name, QuirkAction.Kept, 0, FocusQuirkDetail.NonSpecColumn(name, version));
         }
     }
 
@@ -258,7 +278,7 @@ public sealed class FocusReader : IAsyncDisposable
         return sql.ToString();
     }
 
-    private static string[]? AllowedOf(string column) => column switch
+    internal static string[]? AllowedOf(string column) => column switch
     {
         "ChargeCategory" => s_chargeCategories,
         "ChargeClass" => s_chargeClasses,
@@ -354,6 +374,9 @@ public sealed class FocusReader : IAsyncDisposable
     private const string Unread = "\u0000";
 
     // The columns MapRow reads; the others are checked in DuckDB and never read as text unless odd.
+    /// <summary>The FOCUS columns a <see cref="BillingLine"/> is made of.</summary>
+    internal static IReadOnlyList<string> MappedColumns => s_mappedColumns;
+
     private static readonly string[] s_mappedColumns =
     [
         "AvailabilityZone", "RegionId", "RegionName", "BilledCost", "EffectiveCost", "ChargePeriodStart", "ChargePeriodEnd",
@@ -368,12 +391,12 @@ public sealed class FocusReader : IAsyncDisposable
             return null;
         if (value.Length == 0)
         {
-            _quirks.Add("empty-string", _header[column], QuirkAction.Fixed, row, "An empty quoted string where FOCUS has null; read as null.");
+            _quirks.Add("empty-string", _header[column], QuirkAction.Fixed, row, FocusQuirkDetail.EmptyString);
             return null;
         }
         if (value == "NULL")
         {
-            _quirks.Add("null-string", _header[column], QuirkAction.Fixed, row, "The literal text NULL; read as null.");
+            _quirks.Add("null-string", _header[column], QuirkAction.Fixed, row, FocusQuirkDetail.NullString);
             return null;
         }
         if (_allowed.TryGetValue(column, out var allowed) && Array.IndexOf(allowed, value) < 0)
@@ -382,11 +405,11 @@ public sealed class FocusReader : IAsyncDisposable
             {
                 if (string.Equals(a, value, StringComparison.OrdinalIgnoreCase))
                 {
-                    _quirks.Add("case", _header[column], QuirkAction.Fixed, row, $"'{value}' where FOCUS spells it '{a}'; read as '{a}'.");
+                    _quirks.Add("case", _header[column], QuirkAction.Fixed, row, FocusQuirkDetail.Case(value, a));
                     return a;
                 }
             }
-            _quirks.Add("unknown-value", _header[column], QuirkAction.Kept, row, $"A value FOCUS does not allow (e.g. '{value}'); kept as written.");
+            _quirks.Add("unknown-value", _header[column], QuirkAction.Kept, row, FocusQuirkDetail.UnknownValue(value));
         }
         return value;
     }
@@ -432,14 +455,13 @@ public sealed class FocusReader : IAsyncDisposable
         foreach (var i in _nonNullable)
         {
             if (values[i] is null)
-                _quirks.Add("null-in-non-nullable", _header[i], QuirkAction.Kept, row, $"Null in {_header[i]}, which FOCUS does not allow to be null; the row is imported with it empty.");
+                _quirks.Add("null-in-non-nullable", _header[i], QuirkAction.Kept, row, FocusQuirkDetail.NullInNonNullable(_header[i]));
         }
 
         var zone = Value(values, C.AvailabilityZone);
         if (zone is not null && decimal.TryParse(zone, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
         {
-            _quirks.Add("shifted-value", "AvailabilityZone", QuirkAction.Fixed, row,
-                "A number in AvailabilityZone (in the sample it is the row's ListUnitPrice, shifted into the first column); read as null.");
+            _quirks.Add("shifted-value", "AvailabilityZone", QuirkAction.Fixed, row, FocusQuirkDetail.ShiftedZone);
             zone = null;
         }
 
@@ -447,8 +469,7 @@ public sealed class FocusReader : IAsyncDisposable
         var regionName = Value(values, C.RegionName);
         if (regionId is null && regionName is not null && LooksLikeRegionId(regionName))
         {
-            _quirks.Add("shifted-value", "RegionId", QuirkAction.Fixed, row,
-                "RegionId is null while RegionName holds a region id (e.g. 'us-sanjose-1'); RegionId read from RegionName.");
+            _quirks.Add("shifted-value", "RegionId", QuirkAction.Fixed, row, FocusQuirkDetail.ShiftedRegion);
             regionId = regionName;
         }
 
@@ -457,8 +478,7 @@ public sealed class FocusReader : IAsyncDisposable
             || !TryTime(Value(values, C.ChargePeriodStart), out var start)
             || !TryTime(Value(values, C.ChargePeriodEnd), out var end))
         {
-            _quirks.Add("unreadable", "", QuirkAction.Skipped, row,
-                "BilledCost, EffectiveCost, ChargePeriodStart or ChargePeriodEnd is missing or not a number/time; the row is not imported.");
+            _quirks.Add("unreadable", "", QuirkAction.Skipped, row, FocusQuirkDetail.Unreadable);
             return null;
         }
 
@@ -498,7 +518,7 @@ public sealed class FocusReader : IAsyncDisposable
             return null;
         if (TryDecimal(text, out var value))
             return value;
-        _quirks.Add("not-a-number", column, QuirkAction.Fixed, row, $"{column} is not a number; read as null.");
+        _quirks.Add("not-a-number", column, QuirkAction.Fixed, row, FocusQuirkDetail.NotANumber(column));
         return null;
     }
 

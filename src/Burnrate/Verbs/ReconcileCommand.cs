@@ -84,13 +84,29 @@ internal static class ReconcileCommand
             if (!interactive)
                 return await FocusImporter.ImportAsync(store, path, name, cancellationToken: cancellationToken).ConfigureAwait(false);
 
-            // The bar goes to stderr so that stdout stays the report; a Parquet footer or a count pass gives its length.
-            var total = await FocusReader.CountRowsAsync(path, cancellationToken).ConfigureAwait(false);
+            // The bar goes to stderr so that stdout stays the report.
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(services.Error) });
+            var file = Markup.Escape(Path.GetFileName(path));
             FocusImportResult? result = null;
+            if (store is IFocusImportStore)
+            {
+                // The store reads, checks and stores the file in one pass inside DuckDB: no rows to count along the way, so
+                // the bar shows the phase (reading and checking, then storing) and the rows once they are read.
+                await console.Progress().AutoClear(true).StartAsync(async context =>
+                {
+                    var task = context.AddTask($"{file}: reading and checking", maxValue: 1).IsIndeterminate();
+                    var progress = new Progress<long>(rows => task.Description = string.Create(CultureInfo.InvariantCulture, $"{file}: {rows:N0} rows read, storing"));
+                    result = await FocusImporter.ImportAsync(store, path, name, progress, cancellationToken).ConfigureAwait(false);
+                    task.IsIndeterminate(false).Value = task.MaxValue;
+                }).ConfigureAwait(false);
+                return result!;
+            }
+
+            // Row by row through the reader: a Parquet footer or a count pass gives the bar its length.
+            var total = await FocusReader.CountRowsAsync(path, cancellationToken).ConfigureAwait(false);
             await console.Progress().AutoClear(true).StartAsync(async context =>
             {
-                var task = context.AddTask(Markup.Escape(Path.GetFileName(path)), maxValue: Math.Max(1, total));
+                var task = context.AddTask(file, maxValue: Math.Max(1, total));
                 var progress = new Progress<long>(rows => task.Value = rows);
                 result = await FocusImporter.ImportAsync(store, path, name, progress, cancellationToken).ConfigureAwait(false);
                 task.Value = task.MaxValue;

@@ -223,6 +223,78 @@ public sealed class FocusImportTests : IDisposable
         Assert.Equal(lines.OrderBy(l => l.SourceRow), stored.OrderBy(l => l.SourceRow));
     }
 
+    [Fact]
+    public async Task The_store_import_reports_the_same_quirks_counts_rows_and_lines_as_the_reader_on_the_real_sample()
+    {
+        await AssertStoreImportMatchesReaderAsync(FocusTestPaths.Sample);
+    }
+
+    [Fact]
+    public async Task The_store_import_handles_odd_values_as_the_reader_does_times_with_offsets_unreadable_rows_and_bad_numbers()
+    {
+        var path = Path.Combine(_directory, "odd.csv");
+        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
+        {
+            await connection.OpenAsync(Ct);
+            using var command = connection.CreateCommand();
+            // Rows 1-20 of the sample, bent: times with an offset, with Z, with fractions, a date only; unreadable costs and
+            // times; numbers that are not; an unknown and differently cased ChargeCategory; an empty ProviderName.
+            command.CommandText = $"""
+                COPY (SELECT * REPLACE (
+                        CASE r WHEN 2 THEN '2024-09-18T23:00:00+02:00' WHEN 3 THEN '2024-09-18T22:00:00Z' WHEN 4 THEN '2024-09-18 22:00:00.500'
+                               WHEN 5 THEN '2024-09-18' WHEN 6 THEN 'yesterday' WHEN 7 THEN '2024-09-18T22:00:00-05:30' ELSE ChargePeriodStart END AS ChargePeriodStart,
+                        CASE r WHEN 8 THEN 'n/a' WHEN 9 THEN NULL WHEN 10 THEN '1e-5' WHEN 11 THEN ' 12.5 ' ELSE BilledCost END AS BilledCost,
+                        CASE r WHEN 12 THEN 'twelve' WHEN 13 THEN '' ELSE ListCost END AS ListCost,
+                        CASE r WHEN 14 THEN 'x' ELSE ConsumedQuantity END AS ConsumedQuantity,
+                        CASE r WHEN 15 THEN 'usage' WHEN 16 THEN 'Refund' WHEN 17 THEN 'USAGE' WHEN 18 THEN 'Refund2' ELSE ChargeCategory END AS ChargeCategory,
+                        CASE r WHEN 19 THEN '' WHEN 20 THEN 'NULL' ELSE ProviderName END AS ProviderName,
+                        CASE r WHEN 16 THEN '12.5' ELSE AvailabilityZone END AS AvailabilityZone)
+                      FROM (SELECT row_number() OVER () AS r, * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true)) WHERE r <= 20)
+                TO '{path}' (HEADER, DELIMITER ',')
+                """;
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+        // The helper column r travels into the file: a column outside FOCUS, reported as such by both paths.
+        var (stored, result) = await AssertStoreImportMatchesReaderAsync(path);
+
+        Assert.Equal(20, result.RowsRead);
+        Assert.Equal(3, result.RowsSkipped);
+        var unreadable = Assert.Single(result.Quirks, q => q.Kind == "unreadable");
+        Assert.Equal([6L, 8, 9], unreadable.FirstRows);
+        Assert.Equal(new DateTimeOffset(2024, 9, 18, 21, 0, 0, TimeSpan.Zero), stored.Single(l => l.SourceRow == 2).ChargePeriodStart);
+        Assert.Equal(new DateTimeOffset(2024, 9, 19, 3, 30, 0, TimeSpan.Zero), stored.Single(l => l.SourceRow == 7).ChargePeriodStart);
+        Assert.Equal(0.00001m, stored.Single(l => l.SourceRow == 10).BilledCost);
+        Assert.Equal("Usage", stored.Single(l => l.SourceRow == 17).ChargeCategory);
+        Assert.Contains("'usage'", Assert.Single(result.Quirks, q => q.Kind == "case" && q.Column == "ChargeCategory").Detail, StringComparison.Ordinal);
+        Assert.Equal([16L, 18], Assert.Single(result.Quirks, q => q.Kind == "unknown-value" && q.Column == "ChargeCategory").FirstRows);
+        Assert.Equal([12L], Assert.Single(result.Quirks, q => q.Kind == "not-a-number" && q.Column == "ListCost").FirstRows);
+        Assert.Equal("", stored.Single(l => l.SourceRow == 20).Provider);
+    }
+
+    // Imports through the store (one pass in DuckDB) and reads through FocusReader: the same lines, the same quirks
+    // (kind, column, action, count, first rows, detail, order), the same totals.
+    private async Task<(IReadOnlyList<BillingLine> Stored, FocusImportResult Result)> AssertStoreImportMatchesReaderAsync(string path)
+    {
+        await using var store = await DuckDbCostStore.OpenAsync(Path.Combine(_directory, Guid.NewGuid().ToString("N") + ".duckdb"), ct: Ct);
+        var result = await FocusImporter.ImportAsync(store, path, "bill", cancellationToken: Ct);
+        var stored = await store.QueryBillingAsync(DateTimeOffset.UnixEpoch, DateTimeOffset.MaxValue.AddYears(-1), Ct);
+
+        var (lines, reader) = await ReadAllAsync(path);
+        await using var _ = reader;
+        Assert.Equal(reader.RowsRead, result.RowsRead);
+        Assert.Equal(reader.RowsSkipped, result.RowsSkipped);
+        Assert.Equal(lines.Count, result.RowsImported);
+        Assert.Equal(lines, stored.OrderBy(l => l.SourceRow));
+        Assert.Equal(reader.Quirks.Select(Describe), result.Quirks.Select(Describe));
+        Assert.Equal(reader.RowsByProvider.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value)), result.Providers.Select(p => (p.Provider, p.Rows)));
+        Assert.Equal(lines.Sum(l => l.BilledCost), result.Providers.Sum(p => p.BilledCost));
+        Assert.Equal(lines.Min(l => l.ChargePeriodStart), result.PeriodStart);
+        Assert.Equal(lines.Max(l => l.ChargePeriodEnd), result.PeriodEnd);
+        return (stored, result);
+    }
+
+    private static string Describe(FocusQuirk q) => $"{q.Kind}|{q.Column}|{q.Action}|{q.Count}|{string.Join(",", q.FirstRows)}|{q.Detail}";
+
     private static async Task WithoutColumnAsync(string source, string target, string column)
     {
         await using var connection = new DuckDBConnection("Data Source=:memory:");

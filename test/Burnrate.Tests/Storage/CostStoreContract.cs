@@ -4,6 +4,7 @@ using Burnrate.Pricing;
 using Burnrate.Pricing.Terms;
 using Burnrate.Rating;
 using Burnrate.Storage;
+using Burnrate.Tests.Support;
 
 namespace Burnrate.Tests.Storage;
 
@@ -423,6 +424,29 @@ public abstract class CostStoreContract : IAsyncLifetime
         Assert.Equal(start.AddHours(2), two.ChargePeriodStart);
         Assert.Equal(start.AddHours(3), two.ChargePeriodEnd);
         Assert.Equal(7.25m, Assert.Single(await store.QueryBillingAsync(start.AddHours(3), start.AddHours(4), Ct)).BilledCost);
+    }
+
+    [Fact]
+    public async Task FOCUS_file_import_gives_the_same_lines_on_every_store()
+    {
+        var store = await OpenAsync();
+        var sample = FocusTestPaths.Sample;
+        // The store's own import (validation, mapping, quirks, write), against the lines the reader makes of the file.
+        var result = await FocusImporter.ImportAsync(store, sample, "focus_sample.csv", cancellationToken: Ct);
+        // A second import of the same source replaces its lines.
+        var again = await FocusImporter.ImportAsync(store, sample, "focus_sample.csv", cancellationToken: Ct);
+        var stored = await store.QueryBillingAsync(DateTimeOffset.UnixEpoch, DateTimeOffset.MaxValue.AddYears(-1), Ct);
+
+        await using var reader = await FocusReader.OpenAsync(sample, Ct);
+        var lines = new List<BillingLine>();
+        await foreach (var batch in reader.ReadBatchesAsync(cancellationToken: Ct))
+            lines.AddRange(batch);
+        Assert.IsAssignableFrom<IFocusImportStore>(store);
+        Assert.Equal(1000, result.RowsImported);
+        Assert.Equal(result.Providers, again.Providers);
+        Assert.Equal(lines, stored.OrderBy(l => l.SourceRow));
+        Assert.Equal(reader.Quirks.Select(q => (q.Kind, q.Column, q.Count, string.Join(",", q.FirstRows))),
+            result.Quirks.Select(q => (q.Kind, q.Column, q.Count, string.Join(",", q.FirstRows))));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Burnrate.Billing;
+using DuckDB.NET.Data;
 
 namespace Burnrate.Storage.ClickHouse;
 
@@ -40,6 +41,26 @@ public sealed partial class ClickHouseCostStore
         {
             _writes.Release();
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The file is read and checked by the same SQL as the DuckDB store's, in an in-memory DuckDB; its lines then go to
+    /// ClickHouse through <see cref="WriteBillingAsync"/>, a batch of <see cref="FocusImporter.BatchSize"/> at a time.
+    /// </remarks>
+    public async Task<FocusImportResult> ImportFocusFileAsync(string path, string sourceName, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentException.ThrowIfNullOrEmpty(sourceName);
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var import = await FocusSqlImport.StageAsync(connection, path, cancellationToken).ConfigureAwait(false);
+        progress?.Report(import.RowsRead);
+        await foreach (var batch in import.ReadLinesAsync(FocusImporter.BatchSize, cancellationToken).ConfigureAwait(false))
+            await WriteBillingAsync(batch, sourceName, cancellationToken).ConfigureAwait(false);
+        var result = await import.ResultAsync(sourceName, cancellationToken).ConfigureAwait(false);
+        progress?.Report(import.RowsRead);
+        return result;
     }
 
     /// <inheritdoc />

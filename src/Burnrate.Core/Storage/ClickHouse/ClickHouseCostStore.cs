@@ -31,7 +31,7 @@ namespace Burnrate.Storage.ClickHouse;
 /// series it receives.
 /// </para>
 /// </remarks>
-public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog
+public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog, IFocusImportStore
 {
     private static readonly JsonSerializerOptions s_json = new();
     private static readonly string s_dimensions = ClickHouseSchema.DimensionColumns;

@@ -52,6 +52,55 @@ public sealed partial class DuckDbCostStore
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// One statement reads the file into a temporary table of this store's connection (the lines typed and fixed, a state
+    /// per cell); the readable rows go into billing_lines with one INSERT ... SELECT, in one transaction with the delete
+    /// of the same (source, row) keys a previous import of the source stored. The write gate is held throughout.
+    /// </remarks>
+    public async Task<FocusImportResult> ImportFocusFileAsync(string path, string sourceName, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentException.ThrowIfNullOrEmpty(sourceName);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var import = await FocusSqlImport.StageAsync(_connection, path, cancellationToken).ConfigureAwait(false);
+            progress?.Report(import.RowsRead);
+            if (import.RowsImported > 0)
+            {
+                var replace = await HasBillingRowsAsync(sourceName, 1, import.RowsRead, cancellationToken).ConfigureAwait(false);
+                await InTransactionAsync(async () =>
+                {
+                    // Same (file, row) replaces, as WriteBillingAsync does: a re-import adds nothing.
+                    if (replace)
+                    {
+                        await ExecuteWithSourceAsync(
+                            $"DELETE FROM billing_lines WHERE source_file = $file AND source_row IN (SELECT source_row FROM {import.Table} WHERE readable)",
+                            sourceName, cancellationToken).ConfigureAwait(false);
+                    }
+                    await ExecuteWithSourceAsync($"INSERT INTO billing_lines SELECT $file, {FocusSqlImport.LineColumns} FROM {import.Table} WHERE readable",
+                        sourceName, cancellationToken).ConfigureAwait(false);
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            var result = await import.ResultAsync(sourceName, cancellationToken).ConfigureAwait(false);
+            progress?.Report(import.RowsRead);
+            return result;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task ExecuteWithSourceAsync(string sql, string sourceFile, CancellationToken cancellationToken)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.Add(new DuckDBParameter("file", sourceFile));
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<bool> HasBillingRowsAsync(string sourceFile, long first, long last, CancellationToken cancellationToken)
     {
         using var command = _connection.CreateCommand();

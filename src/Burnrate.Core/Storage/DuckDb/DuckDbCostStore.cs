@@ -30,7 +30,7 @@ namespace Burnrate.Storage.DuckDb;
 /// it touched, all in one transaction: writing the same lines twice leaves every table as it was.
 /// </para>
 /// </remarks>
-public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog
+public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocusImportStore
 {
     private static readonly JsonSerializerOptions s_json = new();
 

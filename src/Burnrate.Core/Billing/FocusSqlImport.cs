@@ -1,0 +1,391 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using DuckDB.NET.Data;
+
+namespace Burnrate.Billing;
+
+/// <summary>
+/// A FOCUS file imported by SQL inside DuckDB. One pass over the file (<see cref="StageAsync"/>) stages every data
+/// row in a temporary table: the columns of a billing line, typed and with the quirks fixed, beside a small state per
+/// cell of every column. A store copies the readable rows from there (<see cref="LinesSql"/>) in one statement; the
+/// quirks (counts by one aggregate, the first row numbers by a LIMIT per quirk found), the row counts and the
+/// per-provider totals are queries over the staged table. The checks and fixes are those of <see cref="FocusReader"/>,
+/// so both paths report the same quirks, counts and row numbers and give the same lines.
+/// </summary>
+internal sealed class FocusSqlImport : IAsyncDisposable
+{
+    // Cell states, one UTINYINT per column of the file.
+    private const int StateNull = 1, StateEmpty = 2, StateNullString = 3, StateCase = 4, StateUnknown = 5;
+
+    /// <summary>The staged columns a billing line is made of, in the order of the store's billing_lines after source_file.</summary>
+    internal const string LineColumns =
+        "source_row, provider, billing_account_id, sub_account_id, resource_id, resource_name, resource_type, region_id, "
+        + "availability_zone, service_name, service_category, sku_id, charge_category, pricing_category, charge_description, "
+        + "charge_period_start, charge_period_end, billed_cost, effective_cost, list_cost, contracted_cost, consumed_quantity, "
+        + "consumed_unit, billing_currency, tags";
+
+    private readonly DuckDBConnection _connection;
+    private readonly FocusFileShape _shape;
+    private readonly List<Probe> _probes;
+    private long[] _counts = [];
+    private string?[] _firstValues = [];
+    private bool _dropped;
+
+    private FocusSqlImport(DuckDBConnection connection, FocusFileShape shape)
+    {
+        _connection = connection;
+        _shape = shape;
+        Table = "\"focus_import_" + Guid.NewGuid().ToString("N") + "\"";
+        _probes = Probes(shape);
+    }
+
+    /// <summary>The staged table's quoted name (a temporary table of the connection).</summary>
+    public string Table { get; }
+
+    /// <summary>CSV or Parquet.</summary>
+    public FocusFileFormat Format => _shape.Format;
+
+    /// <summary>The FOCUS version the file was read as.</summary>
+    public FocusVersion Version => _shape.Version;
+
+    /// <summary>Data rows in the file.</summary>
+    public long RowsRead { get; private set; }
+
+    /// <summary>Rows that make a billing line (the others are reported as <c>unreadable</c>).</summary>
+    public long RowsImported { get; private set; }
+
+    /// <summary>The readable rows as the columns of billing_lines after source_file, in file order.</summary>
+    public string LinesSql => $"SELECT {LineColumns} FROM {Table} WHERE readable";
+
+    /// <summary>
+    /// Validates <paramref name="path"/> (its header: a missing mandatory column is a <see cref="FocusFileException"/>
+    /// naming it, before anything is read or written) and stages its rows in a temporary table of <paramref name="connection"/>.
+    /// </summary>
+    public static async Task<FocusSqlImport> StageAsync(DuckDBConnection connection, string path, CancellationToken cancellationToken)
+    {
+        var shape = await FocusReader.InspectAsync(connection, path, cancellationToken).ConfigureAwait(false);
+        var import = new FocusSqlImport(connection, shape);
+        try
+        {
+            await import.ExecuteAsync($"CREATE TEMP TABLE {import.Table} AS {StageSql(shape)}", cancellationToken).ConfigureAwait(false);
+            await import.CountAsync(cancellationToken).ConfigureAwait(false);
+            return import;
+        }
+        catch (DuckDBException e)
+        {
+            await import.DisposeAsync().ConfigureAwait(false);
+            throw FocusReader.Unreadable(path, shape.Format, e);
+        }
+        catch
+        {
+            await import.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The import's outcome under <paramref name="sourceName"/>: counts, per-provider totals, period and quirks.</summary>
+    public async Task<FocusImportResult> ResultAsync(string sourceName, CancellationToken cancellationToken)
+    {
+        var providers = new List<ProviderTotal>();
+        DateTimeOffset? start = null, end = null;
+        using (var command = _connection.CreateCommand())
+        {
+            command.CommandText = $"""
+                SELECT provider, count(*), sum(billed_cost), sum(effective_cost), min(charge_period_start), max(charge_period_end)
+                FROM {Table} WHERE readable GROUP BY provider
+                """;
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                providers.Add(new ProviderTotal(reader.GetString(0), reader.GetInt64(1), reader.GetDecimal(2), reader.GetDecimal(3)));
+                var first = Utc(reader.GetDateTime(4));
+                var last = Utc(reader.GetDateTime(5));
+                if (start is null || first < start)
+                    start = first;
+                if (end is null || last > end)
+                    end = last;
+            }
+        }
+        providers.Sort((a, b) => string.CompareOrdinal(a.Provider, b.Provider));
+        return new FocusImportResult(sourceName, _shape.Format, _shape.Version, RowsRead, RowsImported, RowsRead - RowsImported,
+            providers, await QuirksAsync(cancellationToken).ConfigureAwait(false), start, end);
+    }
+
+    /// <summary>The readable rows as <see cref="BillingLine"/>s, in batches of at most <paramref name="batchSize"/>, in file order.</summary>
+    public async IAsyncEnumerable<IReadOnlyList<BillingLine>> ReadLinesAsync(int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        using var command = _connection.CreateCommand();
+        command.CommandText = LinesSql + " ORDER BY source_row";
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var batch = new List<BillingLine>(batchSize);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            batch.Add(new BillingLine(
+                reader.GetInt64(0), reader.GetString(1), reader.GetString(2), Text(reader, 3), Text(reader, 4),
+                Text(reader, 5), Text(reader, 6), Text(reader, 7), Text(reader, 8), reader.GetString(9), Text(reader, 10),
+                Text(reader, 11), reader.GetString(12), Text(reader, 13), Text(reader, 14),
+                Utc(reader.GetDateTime(15)), Utc(reader.GetDateTime(16)), reader.GetDecimal(17), reader.GetDecimal(18),
+                Number(reader, 19), Number(reader, 20), Number(reader, 21), Text(reader, 22), reader.GetString(23), Text(reader, 24)));
+            if (batch.Count >= batchSize)
+            {
+                yield return batch;
+                batch = new List<BillingLine>(batchSize);
+            }
+        }
+        if (batch.Count > 0)
+            yield return batch;
+    }
+
+    /// <summary>Drops the staged table.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_dropped)
+            return;
+        _dropped = true;
+        try
+        {
+            await ExecuteAsync($"DROP TABLE IF EXISTS {Table}", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DuckDBException)
+        {
+            // A temporary table goes with its connection anyway.
+        }
+    }
+
+    private static string? Text(System.Data.Common.DbDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+
+    private static decimal? Number(System.Data.Common.DbDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetDecimal(i);
+
+    private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+
+    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string Quote(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private static string List(IEnumerable<string> values) => string.Join(", ", values.Select(Literal));
+
+    /// <summary>The SELECT that stages a file: one pass, every cell's state, the line's columns typed and fixed.</summary>
+    internal static string StageSql(FocusFileShape shape)
+    {
+        var header = shape.Header;
+        var first = FirstPositions(header);
+        var mapped = FocusReader.MappedColumns;
+
+        // Inner: each cell's state as Normalize would find it; odd values of the columns with allowed values (for the
+        // report's example); the mapped columns as text with the empty string and the text NULL read as null and the
+        // differently cased allowed values spelled as FOCUS does.
+        var inner = new StringBuilder("SELECT row_number() OVER () AS source_row");
+        for (var i = 0; i < header.Count; i++)
+        {
+            var c = Quote(header[i]);
+            var allowed = FocusReader.AllowedOf(header[i]);
+            inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} IS NULL THEN {StateNull} WHEN {c} = '' THEN {StateEmpty} WHEN {c} = 'NULL' THEN {StateNullString}");
+            if (allowed is not null)
+                inner.Append(CultureInfo.InvariantCulture, $" WHEN {c} IN ({List(allowed)}) THEN 0 WHEN lower({c}) IN ({List(allowed.Select(a => a.ToLowerInvariant()))}) THEN {StateCase} ELSE {StateUnknown}");
+            else
+                inner.Append(" ELSE 0");
+            inner.Append(CultureInfo.InvariantCulture, $" END::UTINYINT AS s{i}");
+            if (allowed is not null)
+                inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} <> '' AND {c} <> 'NULL' AND {c} NOT IN ({List(allowed)}) THEN {c} END AS o{i}");
+        }
+        for (var k = 0; k < mapped.Count; k++)
+        {
+            if (!first.TryGetValue(mapped[k], out var i))
+            {
+                inner.Append(CultureInfo.InvariantCulture, $", NULL::VARCHAR AS n{k}");
+                continue;
+            }
+            var c = Quote(header[i]);
+            inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} = '' OR {c} = 'NULL' THEN NULL");
+            if (FocusReader.AllowedOf(header[i]) is { } allowed)
+            {
+                inner.Append(CultureInfo.InvariantCulture, $" WHEN {c} IN ({List(allowed)}) THEN {c}");
+                foreach (var a in allowed)
+                    inner.Append(CultureInfo.InvariantCulture, $" WHEN lower({c}) = {Literal(a.ToLowerInvariant())} THEN {Literal(a)}");
+            }
+            inner.Append(CultureInfo.InvariantCulture, $" ELSE {c} END AS n{k}");
+        }
+        inner.Append(" FROM (").Append(FocusReader.SelectSql(shape.Path, shape.Format)).Append(')');
+
+        string N(string column) => "n" + IndexOf(mapped, column).ToString(CultureInfo.InvariantCulture);
+        var states = string.Concat(Enumerable.Range(0, header.Count).Select(i =>
+            FocusReader.AllowedOf(header[i]) is null ? $", s{i}" : $", s{i}, o{i}"));
+        string zone = N("AvailabilityZone"), regionId = N("RegionId"), regionName = N("RegionName");
+        var zoneShifted = $"({zone} IS NOT NULL AND TRY_CAST({zone} AS DECIMAL(38, 10)) IS NOT NULL)";
+        // LooksLikeRegionId: lower-case letters, digits and dashes, with a dash.
+        var regionShifted = $"({regionId} IS NULL AND {regionName} IS NOT NULL AND regexp_full_match({regionName}, '[a-z0-9-]*-[a-z0-9-]*'))";
+        string Amount(string column, int scale) => $"TRY_CAST({N(column)} AS DECIMAL(38, {scale}))";
+        string Bad(string column, int scale) => $"({N(column)} IS NOT NULL AND {Amount(column, scale)} IS NULL)";
+        var middle = $"""
+            SELECT source_row{states},
+                coalesce({N("ProviderName")}, '') AS provider, coalesce({N("BillingAccountId")}, '') AS billing_account_id,
+                {N("SubAccountId")} AS sub_account_id, {N("ResourceId")} AS resource_id, {N("ResourceName")} AS resource_name,
+                {N("ResourceType")} AS resource_type,
+                {regionShifted} AS region_shifted, CASE WHEN {regionShifted} THEN {regionName} ELSE {regionId} END AS region_id,
+                {zoneShifted} AS zone_shifted, CASE WHEN {zoneShifted} THEN NULL ELSE {zone} END AS availability_zone,
+                coalesce({N("ServiceName")}, '') AS service_name, {N("ServiceCategory")} AS service_category, {N("SkuId")} AS sku_id,
+                coalesce({N("ChargeCategory")}, '') AS charge_category, {N("PricingCategory")} AS pricing_category,
+                {N("ChargeDescription")} AS charge_description,
+                {Time(N("ChargePeriodStart"))} AS charge_period_start, {Time(N("ChargePeriodEnd"))} AS charge_period_end,
+                {Amount("BilledCost", 12)} AS billed_cost, {Amount("EffectiveCost", 12)} AS effective_cost,
+                {Amount("ListCost", 12)} AS list_cost, {Bad("ListCost", 12)} AS list_bad,
+                {Amount("ContractedCost", 12)} AS contracted_cost, {Bad("ContractedCost", 12)} AS contracted_bad,
+                {Amount("ConsumedQuantity", 15)} AS consumed_quantity, {Bad("ConsumedQuantity", 15)} AS quantity_bad,
+                {N("ConsumedUnit")} AS consumed_unit, coalesce({N("BillingCurrency")}, '') AS billing_currency, {N("Tags")} AS tags
+            FROM ({inner})
+            """;
+        return $"""
+            SELECT *, (billed_cost IS NOT NULL AND effective_cost IS NOT NULL AND charge_period_start IS NOT NULL AND charge_period_end IS NOT NULL) AS readable
+            FROM ({middle})
+            """;
+    }
+
+    // TryTime: a time without an offset (or with Z) is UTC; one with an offset is moved to UTC.
+    private static string Time(string text) => $"""
+        CASE WHEN length({text}) = 19 AND substr({text}, 17, 1) = ':' THEN TRY_CAST({text} AS TIMESTAMP)
+             WHEN regexp_matches({text}, '[0-9]:[0-9][0-9](\.[0-9]*)? ?[+-][0-9][0-9](:?[0-9][0-9])?$') THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))
+             ELSE TRY_CAST({text} AS TIMESTAMP) END
+        """;
+
+    private static int IndexOf(IReadOnlyList<string> list, string value)
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (list[i] == value)
+                return i;
+        }
+        throw new ArgumentOutOfRangeException(nameof(value), value, "not a mapped column");
+    }
+
+    private static Dictionary<string, int> FirstPositions(IReadOnlyList<string> header)
+    {
+        var first = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < header.Count; i++)
+            first.TryAdd(header[i], i);
+        return first;
+    }
+
+    /// <summary>One quirk looked for: where (a condition on a staged row), and its place in a row's order of checks.</summary>
+    private sealed record Probe(string Kind, string Column, QuirkAction Action, int Rank, string Condition, string? ValueColumn, Func<string?, string> Detail);
+
+    // The checks of FocusReader, in the order it makes them within a row: each column's Normalize, the non-nullable
+    // columns, then MapRow's own.
+    private static List<Probe> Probes(FocusFileShape shape)
+    {
+        var header = shape.Header;
+        var first = FirstPositions(header);
+        var probes = new List<Probe>();
+        for (var i = 0; i < header.Count; i++)
+        {
+            var column = header[i];
+            probes.Add(new Probe("empty-string", column, QuirkAction.Fixed, i, $"s{i} = {StateEmpty}", null, _ => FocusQuirkDetail.EmptyString));
+            probes.Add(new Probe("null-string", column, QuirkAction.Fixed, i, $"s{i} = {StateNullString}", null, _ => FocusQuirkDetail.NullString));
+            if (FocusReader.AllowedOf(column) is { } allowed)
+            {
+                probes.Add(new Probe("case", column, QuirkAction.Fixed, i, $"s{i} = {StateCase}", $"o{i}",
+                    v => FocusQuirkDetail.Case(v!, allowed.First(a => string.Equals(a, v, StringComparison.OrdinalIgnoreCase)))));
+                probes.Add(new Probe("unknown-value", column, QuirkAction.Kept, i, $"s{i} = {StateUnknown}", $"o{i}", v => FocusQuirkDetail.UnknownValue(v!)));
+            }
+        }
+        var rank = header.Count;
+        foreach (var column in FocusColumns.Of(shape.Version))
+        {
+            if (!column.AllowsNulls && first.TryGetValue(column.Id, out var i))
+            {
+                probes.Add(new Probe("null-in-non-nullable", column.Id, QuirkAction.Kept, rank++,
+                    $"s{i} IN ({StateNull}, {StateEmpty}, {StateNullString})", null, _ => FocusQuirkDetail.NullInNonNullable(column.Id)));
+            }
+        }
+        probes.Add(new Probe("shifted-value", "AvailabilityZone", QuirkAction.Fixed, rank++, "zone_shifted", null, _ => FocusQuirkDetail.ShiftedZone));
+        probes.Add(new Probe("shifted-value", "RegionId", QuirkAction.Fixed, rank++, "region_shifted", null, _ => FocusQuirkDetail.ShiftedRegion));
+        probes.Add(new Probe("unreadable", "", QuirkAction.Skipped, rank++, "NOT readable", null, _ => FocusQuirkDetail.Unreadable));
+        probes.Add(new Probe("not-a-number", "ListCost", QuirkAction.Fixed, rank++, "readable AND list_bad", null, _ => FocusQuirkDetail.NotANumber("ListCost")));
+        probes.Add(new Probe("not-a-number", "ContractedCost", QuirkAction.Fixed, rank++, "readable AND contracted_bad", null, _ => FocusQuirkDetail.NotANumber("ContractedCost")));
+        probes.Add(new Probe("not-a-number", "ConsumedQuantity", QuirkAction.Fixed, rank, "readable AND quantity_bad", null, _ => FocusQuirkDetail.NotANumber("ConsumedQuantity")));
+        return probes;
+    }
+
+    // One aggregate: the rows, the readable rows, and for each probe its count (and its first value where it has one).
+    private async Task CountAsync(CancellationToken cancellationToken)
+    {
+        // count_if, not count(*) FILTER: several times faster over a hundred conditions.
+        var sql = new StringBuilder("SELECT count(*), count_if(readable)");
+        foreach (var p in _probes)
+        {
+            sql.Append(CultureInfo.InvariantCulture, $", count_if({p.Condition})");
+            if (p.ValueColumn is not null)
+                sql.Append(CultureInfo.InvariantCulture, $", arg_min({p.ValueColumn}, source_row) FILTER (WHERE {p.Condition})");
+        }
+        sql.Append(" FROM ").Append(Table);
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql.ToString();
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        RowsRead = reader.GetInt64(0);
+        RowsImported = reader.GetInt64(1);
+        _counts = new long[_probes.Count];
+        _firstValues = new string?[_probes.Count];
+        var at = 2;
+        for (var j = 0; j < _probes.Count; j++)
+        {
+            _counts[j] = reader.GetInt64(at++);
+            if (_probes[j].ValueColumn is not null)
+            {
+                _firstValues[j] = reader.IsDBNull(at) ? null : reader.GetString(at);
+                at++;
+            }
+        }
+    }
+
+    // The first rows of each quirk found (a LIMIT each), merged per (kind, column) and ordered as FocusReader reports them.
+    private async Task<IReadOnlyList<FocusQuirk>> QuirksAsync(CancellationToken cancellationToken)
+    {
+        var found = Enumerable.Range(0, _probes.Count).Where(j => _counts[j] > 0).ToList();
+        var rows = found.ToDictionary(j => j, _ => new List<long>());
+        if (found.Count > 0)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = string.Join(" UNION ALL ", found.Select(j => string.Create(CultureInfo.InvariantCulture,
+                $"SELECT {j} AS probe, source_row FROM (SELECT source_row FROM {Table} WHERE {_probes[j].Condition} ORDER BY source_row LIMIT {FocusQuirkTally.RowsKept})")));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                rows[reader.GetInt32(0)].Add(reader.GetInt64(1));
+        }
+
+        var merged = new Dictionary<(string Kind, string Column), (Probe Probe, long Count, SortedSet<long> Rows, long FirstRow, int Rank, string Detail)>();
+        foreach (var j in found)
+        {
+            var p = _probes[j];
+            var mine = rows[j];
+            mine.Sort();
+            var firstRow = mine.Count > 0 ? mine[0] : long.MaxValue;
+            if (merged.TryGetValue((p.Kind, p.Column), out var m))
+            {
+                m.Rows.UnionWith(mine);
+                var earlier = (firstRow, p.Rank).CompareTo((m.FirstRow, m.Rank)) < 0;
+                merged[(p.Kind, p.Column)] = (m.Probe, m.Count + _counts[j], m.Rows,
+                    earlier ? firstRow : m.FirstRow, earlier ? p.Rank : m.Rank, earlier ? p.Detail(_firstValues[j]) : m.Detail);
+            }
+            else
+            {
+                merged[(p.Kind, p.Column)] = (p, _counts[j], [.. mine], firstRow, p.Rank, p.Detail(_firstValues[j]));
+            }
+        }
+
+        var header = new FocusQuirkTally();
+        FocusReader.AddHeaderQuirks(header, _shape.Header, _shape.Version);
+        var quirks = new List<FocusQuirk>(header.ToList());
+        foreach (var (key, m) in merged.OrderBy(kv => kv.Value.FirstRow).ThenBy(kv => kv.Value.Rank))
+            quirks.Add(new FocusQuirk(key.Kind, key.Column, m.Probe.Action, m.Count, [.. m.Rows.Take(FocusQuirkTally.RowsKept)], m.Detail));
+        return quirks;
+    }
+}
