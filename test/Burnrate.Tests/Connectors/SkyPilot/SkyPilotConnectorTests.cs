@@ -28,6 +28,7 @@ public sealed partial class SkyPilotConnectorTests : IAsyncDisposable
     private readonly FakeTimeProvider _time = new(s_launch);
     private readonly HttpClient _http = new();
     private readonly ConcurrentDictionary<string, string> _requests = new();
+    private readonly ConcurrentDictionary<string, bool> _statusRequests = new();
     private WebApplication? _sky;
     private volatile string _queue = "[]";
     private int _polls;
@@ -133,11 +134,20 @@ public sealed partial class SkyPilotConnectorTests : IAsyncDisposable
             context.Response.Headers["X-Skypilot-Request-ID"] = id;
             return Results.Json(new { request_id = id });
         });
+        _sky.MapPost("/status", (HttpContext context) =>
+        {
+            var id = Guid.NewGuid().ToString("N");
+            _requests[id] = "[]";
+            _statusRequests[id] = true;
+            context.Response.Headers["X-Skypilot-Request-ID"] = id;
+            return Results.Json(new { request_id = id });
+        });
         _sky.MapGet("/api/get", (string request_id) =>
         {
             if (!_requests.TryRemove(request_id, out var result))
                 return Results.NotFound();
-            Interlocked.Increment(ref _polls);
+            if (_statusRequests.TryRemove(request_id, out _))
+                Interlocked.Increment(ref _polls); // /status is the last request of a poll
             return Results.Json(new { request_id, name = "jobs.queue", status = "SUCCEEDED", return_value = result, error = (string?)null });
         });
         await _sky.StartAsync(TestContext.Current.CancellationToken);
