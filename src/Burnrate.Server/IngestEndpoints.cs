@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Compression;
 using Burnrate.Configuration;
 using Burnrate.Ingest;
+using Burnrate.Pricing;
 using Burnrate.Protocols.Events;
 using Burnrate.Protocols.Otlp;
 using Burnrate.Protocols.RemoteWrite;
@@ -45,6 +46,7 @@ public static class IngestEndpoints
         app.MapPost("/api/v1/write", PostRemoteWriteAsync).RequireScope(ApiScopes.Ingest);
         app.MapPost("/v1/metrics", PostOtlpAsync).RequireScope(ApiScopes.Ingest);
         app.MapPost("/api/v1/events", PostEventsAsync).RequireScope(ApiScopes.Ingest);
+        app.MapPost("/api/v1/events/aws-batch", PostAwsBatchEventsAsync).RequireScope(ApiScopes.Ingest);
         return app;
     }
 
@@ -175,6 +177,48 @@ public static class IngestEndpoints
         var record = new IngestRecord(Kind, Now(context), "", body.Memory);
         if (Accept(ingest, record, IngestPayload.OfEvents(IngestDecoder.OrderByTime(events))) is { } refused)
             return refused;
+        return Results.Text($"{{\"accepted\": {events.Count}}}\n", "application/json; charset=utf-8", statusCode: StatusCodes.Status202Accepted);
+    }
+
+    /// <summary>
+    /// Amazon EventBridge <c>Batch Job State Change</c> events, translated into lifecycle events (<see cref="AwsBatchEvents"/>)
+    /// that are logged and applied as a <c>POST /api/v1/events</c> body. <c>instance_type</c> (required) and
+    /// <c>capacity</c> (<c>on_demand</c>) name the job queue's instance.
+    /// </summary>
+    private static async Task<IResult> PostAwsBatchEventsAsync(HttpContext context, CancellationToken cancellationToken)
+    {
+        const IngestKind Kind = IngestKind.Events;
+        if (context.RequestServices.GetService<IngestPipeline>() is not { } ingest)
+            return NoPipeline();
+        if (!MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var media) || !media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+            return Invalid(ingest, Kind, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", $"Content-Type must be application/json, got '{context.Request.ContentType}'");
+        var instanceType = context.Request.Query["instance_type"].ToString();
+        if (instanceType.Length == 0)
+            return Invalid(ingest, Kind, StatusCodes.Status400BadRequest, "Invalid parameter", "instance_type is required: the instance type of the job queue's compute environment (e.g. p4d.24xlarge)");
+        var capacityText = context.Request.Query["capacity"].ToString();
+        var capacity = CapacityType.OnDemand;
+        if (capacityText.Length > 0 && !CapacityTypes.TryParse(capacityText, out capacity))
+            return Invalid(ingest, Kind, StatusCodes.Status400BadRequest, "Invalid parameter", $"capacity must be on_demand, spot or reserved, got '{capacityText}'");
+        using var body = await ReadBodyAsync(context, MaxEventsBodyBytes, cancellationToken).ConfigureAwait(false);
+        if (body.TooLarge)
+            return Invalid(ingest, Kind, StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body is larger than {MaxEventsBodyBytes} bytes; send the events in smaller batches");
+        byte[] translated;
+        IReadOnlyList<FleetEvent> events;
+        try
+        {
+            translated = AwsBatchEvents.Translate(body.Span, instanceType, capacity, ingest.Cost.Prices, out _);
+            events = EventsDecoder.Decode(translated);
+        }
+        catch (InvalidTelemetryException e)
+        {
+            return Invalid(ingest, Kind, StatusCodes.Status400BadRequest, "Invalid event", e.Message);
+        }
+        if (events.Count > 0)
+        {
+            var record = new IngestRecord(Kind, Now(context), "aws-batch", translated);
+            if (Accept(ingest, record, IngestPayload.OfEvents(IngestDecoder.OrderByTime(events))) is { } refused)
+                return refused;
+        }
         return Results.Text($"{{\"accepted\": {events.Count}}}\n", "application/json; charset=utf-8", statusCode: StatusCodes.Status202Accepted);
     }
 

@@ -115,6 +115,13 @@ public static class OpenApiDocument
                 Problem("400", "An event is invalid (detail names its index and field)"), Problem("413", "The body is larger than 1 MiB"),
                 Problem("415", "Content-Type is not application/json"), Problem("503", "The ingest queue is full (Retry-After), or no ingest pipeline runs")),
             "ingest"),
+        ["/api/v1/events/aws-batch"] = Post("AWS Batch job state changes from Amazon EventBridge",
+            "One EventBridge 'Batch Job State Change' event or an array of them, as an API destination sends them; query parameters instance_type (required: the job queue's instance type) and capacity (on_demand, spot or reserved; default on_demand). Each job that ran becomes its share of that instance; a Metaflow job name ({user}-{flow}-{run}-{step}-{task}-{retry}) becomes the step's workload with metaflow/* labels. docs/api.md.",
+            Body(true, (Json, new JsonObject { ["oneOf"] = new JsonArray(new JsonObject { ["type"] = "object" }, Array(new JsonObject { ["type"] = "object" })) })),
+            Responses(("202", Content("Accepted (the lifecycle events it became)", (Json, Ref("EventsAccepted")))),
+                Problem("400", "Not a Batch job state change, a field is missing, no price for the instance, or a bad query parameter"), Problem("413", "The body is larger than 1 MiB"),
+                Problem("415", "Content-Type is not application/json"), Problem("503", "The ingest queue is full (Retry-After), or no ingest pipeline runs")),
+            "ingest"),
         ["/api/v1/costs"] = Get("Cost by dimensions over a range",
             "The ledger summed by dimensions over [from, to), optionally in buckets of step.",
             [

@@ -26,9 +26,12 @@ public sealed class ConnectorsSection
         public string? TokenEnv { get; set; }
     }
 
-    /// <summary>The SkyPilot connector's options, or null when it is off; a token named by <c>token_env</c> is read through <paramref name="environment"/>.</summary>
+    /// <summary>
+    /// The SkyPilot connector's options, or null when it is off; a token named by <c>token_env</c> is read through
+    /// <paramref name="environment"/>; what it reported is kept in <paramref name="stateFile"/> (null: memory only).
+    /// </summary>
     /// <exception cref="ArgumentException">A value is wrong; the message names its key.</exception>
-    public SkyPilotOptions? ToSkyPilotOptions(Func<string, string?>? environment = null)
+    public SkyPilotOptions? ToSkyPilotOptions(Func<string, string?>? environment = null, string? stateFile = null)
     {
         if (Skypilot is not { Enabled: true } s)
             return null;
@@ -48,6 +51,7 @@ public sealed class ConnectorsSection
             Interval = Positive(Durations.Parse(s.Interval, Where + ".interval"), Where + ".interval"),
             Timeout = Positive(Durations.Parse(s.Timeout, Where + ".timeout"), Where + ".timeout"),
             Token = token,
+            StateFile = stateFile,
         };
     }
 

@@ -10,7 +10,7 @@ namespace Burnrate.Connectors;
 /// <param name="Failures">Polls that failed.</param>
 /// <param name="LastDuration">How long the last poll took.</param>
 /// <param name="Events">Lifecycle events handed to the ingest pipeline so far.</param>
-/// <param name="Tracked">Jobs the connector follows now (started, not yet ended).</param>
+/// <param name="Tracked">Jobs (and SkyPilot clusters) the connector follows now (started, not yet ended).</param>
 /// <param name="Source">How the last successful poll read its source (e.g. <c>squeue+sacct json openapi/dbv0.0.38</c>).</param>
 public sealed record ConnectorHealth(
     string Name,

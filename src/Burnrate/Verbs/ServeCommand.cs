@@ -149,12 +149,12 @@ internal static partial class ServeCommand
             // Polls are scheduled on the injected clock; a command's timeout is wall-clock time (the process runs for real).
             if (config.Connectors.ToSlurmOptions(Path.Combine(dataDirectory, "connectors", "slurm.json")) is { } slurm)
                 connectors.Add(new SlurmConnector(ingest, slurm, new ProcessSlurmCommands(slurm.BinDir, slurm.Timeout), time, logger));
-            if (config.Connectors.ToSkyPilotOptions(services.GetEnvironmentVariable) is { } skypilot)
+            if (config.Connectors.ToSkyPilotOptions(services.GetEnvironmentVariable, Path.Combine(dataDirectory, "connectors", "skypilot.json")) is { } skypilot)
                 connectors.Add(new SkyPilotConnector(ingest, skypilot, http, ingest.Cost.Prices, time, logger));
         }
         catch (IOException e)
         {
-            throw new CliUsageException("connectors.slurm: " + e.Message);
+            throw new CliUsageException("connectors: " + e.Message);
         }
         catch (ArgumentException e)
         {

@@ -95,6 +95,7 @@ public sealed class AuthorizationMatrixTests(KeyedFleetServer fleet) : IClassFix
         ["POST /api/v1/write"] = Access.Ingest,
         ["POST /v1/metrics"] = Access.Ingest,
         ["POST /api/v1/events"] = Access.Ingest,
+        ["POST /api/v1/events/aws-batch"] = Access.Ingest,
         ["GET /api/v1/costs"] = Access.Read,
         ["GET /api/v1/burn"] = Access.Read,
         ["GET /api/v1/workloads"] = Access.Read,

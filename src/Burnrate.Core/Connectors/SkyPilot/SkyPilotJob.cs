@@ -127,7 +127,7 @@ public static partial class SkyPilotJobsReader
     }
 
     /// <summary><c>accelerators</c>: <c>{"A100": 8}</c> or <c>"A100:8"</c>.</summary>
-    private static (string Model, int Count) Accelerators(JsonElement r)
+    internal static (string Model, int Count) Accelerators(JsonElement r)
     {
         if (!r.TryGetProperty("accelerators", out var a))
             return ("", 0);

@@ -320,7 +320,27 @@ public sealed partial class SlurmConnector : IConnector
                     gpus = configured;
                 if (gpus == 0)
                     gpus = jobs.Where(j => j.Nodes.Contains(name)).Select(j => j.GpusOn(name)).DefaultIfEmpty(0).Max();
+                // A node down now (or powered down) is not started for nothing; a job that ran on it starts it at its start.
+                if (info is not null && IsDown(info.State) && at == now)
+                    continue;
                 count += WriteNode(json, name, at, gpus, gpuType, type, next);
+            }
+
+            // Nodes gone from scontrol's list, or DOWN (or powered down), stop costing now; they start again when back.
+            if (nodes is not null)
+            {
+                foreach (var name in next.Nodes.Keys.Order(StringComparer.Ordinal).ToList())
+                {
+                    if (nodeInfo.TryGetValue(name, out var listed) && !IsDown(listed.State))
+                        continue;
+                    json.WriteStartObject();
+                    json.WriteString("type", "node_stopped");
+                    json.WriteString("time", Rfc3339(now));
+                    json.WriteString("node_id", name);
+                    json.WriteEndObject();
+                    count++;
+                    next.Nodes.Remove(name);
+                }
             }
 
             foreach (var job in jobs)
@@ -373,6 +393,13 @@ public sealed partial class SlurmConnector : IConnector
         }
         return (stream.ToArray(), count, next);
     }
+
+    /// <summary>
+    /// Whether a node's <c>State</c> (<c>DOWN*</c>, <c>IDLE+DRAIN</c>, <c>IDLE+POWERED_DOWN</c>, ...) says it does not run:
+    /// a part <c>DOWN</c>, <c>POWERED_DOWN</c> or <c>FUTURE</c> (flags such as <c>*</c> or <c>~</c> ignored). A drained node still runs.
+    /// </summary>
+    internal static bool IsDown(string state) =>
+        state.Split('+').Select(p => p.TrimEnd('*', '~', '#', '!', '%', '$', '@', '^', '-')).Any(p => p is "DOWN" or "POWERED_DOWN" or "POWER_DOWN" or "FUTURE");
 
     private int WriteNode(Utf8JsonWriter json, string name, DateTimeOffset at, int gpus, string gresType, SlurmNodeType? type, SlurmState next)
     {

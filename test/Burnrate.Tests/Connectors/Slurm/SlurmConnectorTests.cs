@@ -133,6 +133,49 @@ public sealed class SlurmConnectorTests : IAsyncDisposable
         Assert.Equal("0.010000000", costs["slurm:4"]);
     }
 
+    [Fact]
+    public async Task A_node_that_goes_down_or_leaves_scontrol_stops_costing_and_starts_again_when_it_is_back()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _server = await LiveServer.StartAsync(Path.Combine(_dir, "server"), _time);
+        var connector = new SlurmConnector(_server.Ingest, Options, _slurm, _time);
+        _time.SetUtcNow(s_final);
+        _slurm.Final();
+        await connector.PollOnceAsync(ct);
+
+        _time.SetUtcNow(s_final.AddMinutes(1));
+        _slurm.NodeState("DOWN*+DRAIN");
+        Assert.Equal(1, await connector.PollOnceAsync(ct));
+        Assert.Equal(0, await connector.PollOnceAsync(ct)); // stopped once
+        _time.SetUtcNow(s_final.AddMinutes(2));
+        _slurm.NodeState("IDLE+DRAIN"); // drained still runs
+        Assert.True(await connector.PollOnceAsync(ct) >= 1);
+        _time.SetUtcNow(s_final.AddMinutes(3));
+        _slurm.NodeState(null); // gone from the list
+        Assert.Equal(1, await connector.PollOnceAsync(ct));
+        Assert.Null(connector.Health.LastError);
+        await _server.DisposeAsync();
+        _server = null;
+
+        using var wal = WriteAheadLog.Open(Path.Combine(_dir, "server", "wal"));
+        var events = wal.ReadAll().Where(r => r.Kind == IngestKind.Events).SelectMany(r => EventsDecoder.Decode(r.Body.Span)).ToList();
+        var started = events.OfType<NodeStarted>().Select(n => n.Time).ToList();
+        Assert.Equal(2, started.Count);
+        Assert.Equal(s_final.AddMinutes(2), started[1]);
+        Assert.Equal([s_final.AddMinutes(1), s_final.AddMinutes(3)], events.OfType<NodeStopped>().Select(n => n.Time));
+        Assert.All(events.OfType<NodeStopped>(), n => Assert.Equal("localhost", n.NodeId));
+    }
+
+    [Theory]
+    [InlineData("DOWN", true)]
+    [InlineData("DOWN*+DRAIN", true)]
+    [InlineData("IDLE+POWERED_DOWN", true)]
+    [InlineData("FUTURE", true)]
+    [InlineData("IDLE+DRAIN", false)]
+    [InlineData("MIXED", false)]
+    [InlineData("ALLOCATED*", false)]
+    public void Down_states_are_read_from_their_parts(string state, bool down) => Assert.Equal(down, SlurmConnector.IsDown(state));
+
     private static DateTimeOffset At(string time) => DateTimeOffset.Parse("2026-11-22T" + time + "Z", CultureInfo.InvariantCulture);
 
     private async Task<Dictionary<string, string>> CostsAsync(string url)
@@ -168,6 +211,13 @@ public sealed class SlurmConnectorTests : IAsyncDisposable
         }
 
         public void Fail(string key, int exit, string error) => _answers[key] = new SlurmCommandResult(exit, "", error);
+
+        /// <summary><c>scontrol show nodes -o</c> with the recorded node in <paramref name="state"/>, or no node at all (null).</summary>
+        public void NodeState(string? state)
+        {
+            var text = File.ReadAllText(Path.Combine(SlurmReaderTests.TestData, "scontrol-show-nodes-22.05.txt"));
+            _answers["scontrol"] = Ok(state is null ? "" : System.Text.RegularExpressions.Regex.Replace(text, @" State=\S+", " State=" + state));
+        }
 
         private static SlurmCommandResult Ok(string output) => new(0, output, "");
 
