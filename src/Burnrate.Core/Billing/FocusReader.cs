@@ -229,12 +229,15 @@ public sealed class FocusReader : IAsyncDisposable
     }
 
     /// <summary>The SQL that reads a file as text columns.</summary>
+    // Rows in file order, as every row number reported depends on it. DuckDB's parallel readers do not keep a file's
+    // order at this level (a 60,000-row CSV or a Parquet file of several row groups came back numbered out of order):
+    // CSV is read on one thread, Parquet sorted by its own row numbers.
     internal static string SelectSql(string path, FocusFileFormat format)
     {
         var literal = "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
         return format == FocusFileFormat.Parquet
-            ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({literal})"
-            : $"SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)";
+            ? $"SELECT CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) FROM read_parquet({literal}, file_row_number = true) ORDER BY file_row_number"
+            : $"SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false, parallel = false)";
     }
 
     // Cell states computed by DuckDB, 3 bits a column, 21 columns to a BIGINT: what Normalize and the null check

@@ -30,17 +30,23 @@ internal sealed class FocusSqlImport : IAsyncDisposable
     private readonly List<Probe> _probes;
     private long[] _counts = [];
     private string?[] _firstValues = [];
+    private readonly string _rawTable;
     private bool _dropped;
 
     private FocusSqlImport(DuckDBConnection connection, FocusFileShape shape)
     {
         _connection = connection;
         _shape = shape;
-        Table = "\"focus_import_" + Guid.NewGuid().ToString("N") + "\"";
+        var name = "focus_import_" + Guid.NewGuid().ToString("N");
+        Table = "\"" + name + "\"";
+        _rawTable = "\"" + name + "_rows\"";
         _probes = Probes(shape);
     }
 
-    /// <summary>The staged table's quoted name (a temporary table of the connection).</summary>
+    /// <summary>
+    /// The staged rows' quoted name: a temporary view adding <c>source_row</c> (the file's data row number, from the
+    /// staged table's row id: DuckDB keeps a file's order when it stores it) to the temporary table of the connection.
+    /// </summary>
     public string Table { get; }
 
     /// <summary>CSV or Parquet.</summary>
@@ -68,7 +74,9 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         var import = new FocusSqlImport(connection, shape);
         try
         {
-            await import.ExecuteAsync($"CREATE TEMP TABLE {import.Table} AS {StageSql(shape)}", cancellationToken).ConfigureAwait(false);
+            // No row_number() window: it would read the file on one thread and hold it whole before anything is stored.
+            await import.ExecuteAsync($"CREATE TEMP TABLE {import._rawTable} AS {StageSql(shape)}", cancellationToken).ConfigureAwait(false);
+            await import.ExecuteAsync($"CREATE TEMP VIEW {import.Table} AS SELECT rowid + 1 AS source_row, * FROM {import._rawTable}", cancellationToken).ConfigureAwait(false);
             await import.CountAsync(cancellationToken).ConfigureAwait(false);
             return import;
         }
@@ -146,7 +154,8 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         _dropped = true;
         try
         {
-            await ExecuteAsync($"DROP TABLE IF EXISTS {Table}", CancellationToken.None).ConfigureAwait(false);
+            await ExecuteAsync($"DROP VIEW IF EXISTS {Table}", CancellationToken.None).ConfigureAwait(false);
+            await ExecuteAsync($"DROP TABLE IF EXISTS {_rawTable}", CancellationToken.None).ConfigureAwait(false);
         }
         catch (DuckDBException)
         {
@@ -183,7 +192,7 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         // Inner: each cell's state as Normalize would find it; odd values of the columns with allowed values (for the
         // report's example); the mapped columns as text with the empty string and the text NULL read as null and the
         // differently cased allowed values spelled as FOCUS does.
-        var inner = new StringBuilder("SELECT row_number() OVER () AS source_row");
+        var inner = new StringBuilder("SELECT true AS staged");
         for (var i = 0; i < header.Count; i++)
         {
             var c = Quote(header[i]);
@@ -226,7 +235,7 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         string Amount(string column, int scale) => $"TRY_CAST({N(column)} AS DECIMAL(38, {scale}))";
         string Bad(string column, int scale) => $"({N(column)} IS NOT NULL AND {Amount(column, scale)} IS NULL)";
         var middle = $"""
-            SELECT source_row{states},
+            SELECT staged{states},
                 coalesce({N("ProviderName")}, '') AS provider, coalesce({N("BillingAccountId")}, '') AS billing_account_id,
                 {N("SubAccountId")} AS sub_account_id, {N("ResourceId")} AS resource_id, {N("ResourceName")} AS resource_name,
                 {N("ResourceType")} AS resource_type,
@@ -244,7 +253,7 @@ internal sealed class FocusSqlImport : IAsyncDisposable
             FROM ({inner})
             """;
         return $"""
-            SELECT *, (billed_cost IS NOT NULL AND effective_cost IS NOT NULL AND charge_period_start IS NOT NULL AND charge_period_end IS NOT NULL) AS readable
+            SELECT * EXCLUDE (staged), (billed_cost IS NOT NULL AND effective_cost IS NOT NULL AND charge_period_start IS NOT NULL AND charge_period_end IS NOT NULL) AS readable
             FROM ({middle})
             """;
     }

@@ -271,6 +271,38 @@ public sealed class FocusImportTests : IDisposable
         Assert.Equal("", stored.Single(l => l.SourceRow == 20).Provider);
     }
 
+    [Theory]
+    [InlineData("csv")]
+    [InlineData("parquet")]
+    public async Task Row_numbers_are_the_files_in_a_file_larger_than_one_read_buffer(string format)
+    {
+        // 60,000 rows (~45 MB of CSV; Parquet in row groups of 2,048) with unreadable costs at two rows far apart: both
+        // paths report those rows, and every stored line has the reader's row number. (A parallel CSV read numbered
+        // rows out of file order at this size: found by this test; the CSV is read on one thread.)
+        var path = Path.Combine(_directory, "big." + format);
+        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
+        {
+            await connection.OpenAsync(Ct);
+            using var command = connection.CreateCommand();
+            var options = format == "csv" ? "HEADER, DELIMITER ','" : "FORMAT PARQUET, ROW_GROUP_SIZE 2048";
+            command.CommandText = $"""
+                COPY (SELECT * REPLACE (CASE WHEN r IN (31337, 59999) THEN 'n/a' ELSE BilledCost END AS BilledCost)
+                      FROM (SELECT row_number() OVER (ORDER BY copy, line) AS r, * EXCLUDE (copy, line)
+                            FROM (SELECT c.range AS copy, s.* FROM range(60) c,
+                                  (SELECT row_number() OVER () AS line, * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true)) s))
+                      ORDER BY r)
+                TO '{path}' ({options})
+                """;
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+
+        var (stored, result) = await AssertStoreImportMatchesReaderAsync(path);
+
+        Assert.Equal(60_000, result.RowsRead);
+        Assert.Equal([31337L, 59999], Assert.Single(result.Quirks, q => q.Kind == "unreadable").FirstRows);
+        Assert.DoesNotContain(stored, l => l.SourceRow is 31337 or 59999);
+    }
+
     // Imports through the store (one pass in DuckDB) and reads through FocusReader: the same lines, the same quirks
     // (kind, column, action, count, first rows, detail, order), the same totals.
     private async Task<(IReadOnlyList<BillingLine> Stored, FocusImportResult Result)> AssertStoreImportMatchesReaderAsync(string path)
