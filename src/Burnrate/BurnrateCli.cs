@@ -113,10 +113,7 @@ public static class BurnrateCli
             throw new CliUsageException($"{GetConfigFile(parse) ?? "config"}: {e.Message}");
         }
         if (clickHouse is not null)
-        {
-            var store = await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, new StderrLogger(services.Error), services.Time, cancellationToken).ConfigureAwait(false);
-            return (store, $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}");
-        }
+            return await OpenClickHouseAsync(clickHouse, services, new StderrLogger(services.Error), cancellationToken).ConfigureAwait(false);
         if (!create && !services.LedgerExists(location))
             throw new InvalidOperationException($"no ledger at {location}; run `burnrate demo` or `burnrate serve` first");
         try
@@ -129,6 +126,25 @@ public static class BurnrateCli
             throw new InvalidOperationException($"the ledger at {location} is open in a running burnrate (demo or serve); {whenLocked}", e);
         }
     }
+
+    /// <summary>
+    /// The ledger <paramref name="config"/> names for <c>serve</c>: ClickHouse when <c>storage.store</c> is
+    /// <c>clickhouse</c>, else the DuckDB file of <paramref name="dataDirectory"/> (created when missing); and how the
+    /// banner names it. The caller disposes the store.
+    /// </summary>
+    internal static async Task<(ICostStore Store, string Ledger)> OpenConfiguredStoreAsync(CliServices services, Configuration.BurnrateConfig config,
+        string dataDirectory, Microsoft.Extensions.Logging.ILogger logger, CancellationToken cancellationToken)
+    {
+        var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
+        return clickHouse is null
+            ? (await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false), Path.GetFullPath(dataDirectory))
+            : await OpenClickHouseAsync(clickHouse, services, logger, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<(ICostStore Store, string Ledger)> OpenClickHouseAsync(Storage.ClickHouse.ClickHouseOptions options, CliServices services,
+        Microsoft.Extensions.Logging.ILogger logger, CancellationToken cancellationToken) =>
+        (await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(options, logger, services.Time, cancellationToken).ConfigureAwait(false),
+            $"ClickHouse {string.Join(",", options.Urls)} database {options.Database}");
 
     /// <summary>The value of the global <c>--config</c> option, or null.</summary>
     public static string? GetConfigFile(ParseResult parse) => parse?.GetValue<string?>("--config");

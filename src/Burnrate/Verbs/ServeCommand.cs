@@ -67,11 +67,8 @@ internal static partial class ServeCommand
             using var feeds = PriceFeeds.Create(LoadFeeds(config, services.GetEnvironmentVariable), book, feedHttp, services.Time, logger);
             var ratingOptions = config.ToRatingOptions();
             // storage.store: clickhouse puts the ledger in ClickHouse (docs/scale-out.md); the write-ahead log stays local.
-            var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
-            await using var store = clickHouse is null
-                ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
-                : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
-            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
+            var (opened, ledger) = await BurnrateCli.OpenConfiguredStoreAsync(services, config, dataDirectory, logger, cancellationToken).ConfigureAwait(false);
+            await using var store = opened;
             var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), ratingOptions)
             {
                 // What earlier bills taught (docs/billing.md#calibration), before the log is replayed and rated.
@@ -296,10 +293,8 @@ internal static partial class ServeCommand
     {
         var logger = new StderrLogger(services.Error);
         var (book, _) = PricingSetup.Load(config, logger);
-        var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
-        await using var store = clickHouse is null
-            ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
-            : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
+        var (opened, ledger) = await BurnrateCli.OpenConfiguredStoreAsync(services, config, dataDirectory, logger, cancellationToken).ConfigureAwait(false);
+        await using var store = opened;
         var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
         using var ownedCertificate = certificate;
         Microsoft.AspNetCore.Builder.WebApplication app;
@@ -329,7 +324,6 @@ internal static partial class ServeCommand
             {
                 throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message}");
             }
-            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
             await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (role api: ledger {ledger}; no receivers or rating); Ctrl+C stops").ConfigureAwait(false);
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
             try
@@ -354,10 +348,8 @@ internal static partial class ServeCommand
         var logger = new StderrLogger(services.Error);
         var (book, _) = PricingSetup.Load(config, logger);
         var rulerOptions = config.ToRulerOptions();
-        var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
-        await using var store = clickHouse is null
-            ? await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false)
-            : await Storage.ClickHouse.ClickHouseCostStore.OpenAsync(clickHouse, logger, services.Time, cancellationToken).ConfigureAwait(false);
+        var (opened, ledger) = await BurnrateCli.OpenConfiguredStoreAsync(services, config, dataDirectory, logger, cancellationToken).ConfigureAwait(false);
+        await using var store = opened;
         using var deliveryHttp = new HttpClient();
         await using var dispatcher = new AlertDispatcher(config.ToDeliveryOptions(), deliveryHttp, services.Time, logger,
             store is Storage.IActionAuditLog audit ? new ActionRunner(config.ToActionOptions(), audit, deliveryHttp, services.Time, logger) : null);
@@ -396,7 +388,6 @@ internal static partial class ServeCommand
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
             // Started before the banner, so its first tick is on the clock before anyone looks.
             var ruling = ruler.RunAsync(stopping.Token);
-            var ledger = clickHouse is null ? Path.GetFullPath(dataDirectory) : $"ClickHouse {string.Join(",", clickHouse.Urls)} database {clickHouse.Database}";
             await services.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"burnrate serving {string.Join(", ", app.Urls)} (role ruler: {alerts.Rules.Count} rules over the settled minutes of ledger {ledger}, every {rulerOptions.Interval.TotalSeconds:0.###}s, {rulerOptions.Settle.TotalSeconds:0.###}s after a minute's end; no receivers or rating); Ctrl+C stops")).ConfigureAwait(false);
             await ruling.ConfigureAwait(false);
