@@ -130,7 +130,7 @@ internal static class ClickHouseBenchmark
             await File.WriteAllTextAsync(duckPath + ".done", report);
         }
         Console.WriteLine();
-        Console.WriteLine("## Report by team, 90 days");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"## Report by team, {days} days"));
         Console.WriteLine();
         Console.WriteLine("Ledger: " + await File.ReadAllTextAsync(duckPath + ".done"));
 
@@ -159,7 +159,7 @@ internal static class ClickHouseBenchmark
         Console.WriteLine();
         Console.WriteLine("| query (by team) | DuckDB median | ClickHouse median | same answer |");
         Console.WriteLine("|---|---|---|---|");
-        foreach (var (name, query) in new[] { ("whole 90 days", whole), ("7 days with partial-hour edges", week), ("90 days by day (step 1d)", daily) })
+        foreach (var (name, query) in new[] { ($"whole {days} days", whole), ("7 days with partial-hour edges", week), ($"{days} days by day (step 1d)", daily) })
         {
             var (duckTime, duckRows) = await TimeAsync(() => duck.QueryCostsAsync(query), runs);
             var (chTime, chRows) = await TimeAsync(() => clickHouse.QueryCostsAsync(query), runs);
