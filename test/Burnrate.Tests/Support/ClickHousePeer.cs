@@ -49,6 +49,22 @@ public sealed class ClickHousePeer : IAsyncDisposable
     /// </summary>
     public static async Task<ClickHousePeer> StartAsync(int shards, CancellationToken cancellationToken, int replicas = 1)
     {
+        // A port found free can be taken by another test's process before the server binds it (many servers start at
+        // once across test classes): start again on fresh ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(shards, replicas, cancellationToken);
+            }
+            catch (InvalidOperationException e) when (attempt < 4 && e.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    private static async Task<ClickHousePeer> StartOnceAsync(int shards, int replicas, CancellationToken cancellationToken)
+    {
         var binary = RealPeer.Require("clickhouse-server", "clickhouse-server");
         string? java = null;
         if (replicas > 1)
