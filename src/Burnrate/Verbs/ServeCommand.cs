@@ -297,33 +297,9 @@ internal static partial class ServeCommand
         await using var store = opened;
         var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
         using var ownedCertificate = certificate;
-        Microsoft.AspNetCore.Builder.WebApplication app;
-        try
-        {
-            app = BurnrateServer.Build(new BurnrateServerOptions
-            {
-                Listen = listen,
-                ApiKeys = keys,
-                Certificate = certificate,
-                Store = store,
-                Time = services.Time,
-                ConfigureServices = s => s.AddSingleton<IPriceBook>(book),
-            });
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliUsageException("--listen: " + e.Message);
-        }
+        var app = await StartServerAsync(listen, keys, certificate, store, services.Time, s => s.AddSingleton<IPriceBook>(book), cancellationToken).ConfigureAwait(false);
         await using (app.ConfigureAwait(false))
         {
-            try
-            {
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException e)
-            {
-                throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message}");
-            }
             await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (role api: ledger {ledger}; no receivers or rating); Ctrl+C stops").ConfigureAwait(false);
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
             try
@@ -357,34 +333,11 @@ internal static partial class ServeCommand
         var ruler = new AlertRuler(store, alerts, rulerOptions, services.Time, logger: logger);
         var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
         using var ownedCertificate = certificate;
-        Microsoft.AspNetCore.Builder.WebApplication app;
-        try
-        {
-            app = BurnrateServer.Build(new BurnrateServerOptions
-            {
-                Listen = listen,
-                ApiKeys = keys,
-                Certificate = certificate,
-                Store = store,
-                Time = services.Time,
-                ConfigureServices = s => s.AddSingleton<IPriceBook>(book).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(ruler)
-                    .AddSingleton(new ServerRole("ruler", EvaluatesAlerts: true)),
-            });
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliUsageException("--listen: " + e.Message);
-        }
+        var app = await StartServerAsync(listen, keys, certificate, store, services.Time,
+            s => s.AddSingleton<IPriceBook>(book).AddSingleton(alerts).AddSingleton(dispatcher).AddSingleton(ruler)
+                .AddSingleton(new ServerRole("ruler", EvaluatesAlerts: true)), cancellationToken).ConfigureAwait(false);
         await using (app.ConfigureAwait(false))
         {
-            try
-            {
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException e)
-            {
-                throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message}");
-            }
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
             // Started before the banner, so its first tick is on the clock before anyone looks.
             var ruling = ruler.RunAsync(stopping.Token);
@@ -394,6 +347,42 @@ internal static partial class ServeCommand
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Builds and starts the HTTP server of a role without receivers (<c>api</c>, <c>ruler</c>) over
+    /// <paramref name="store"/>; a bad <c>--listen</c> or a port it cannot take is a usage error. The caller disposes it.
+    /// </summary>
+    private static async Task<Microsoft.AspNetCore.Builder.WebApplication> StartServerAsync(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate,
+        Storage.ICostStore store, TimeProvider time, Action<IServiceCollection> configure, CancellationToken cancellationToken)
+    {
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = BurnrateServer.Build(new BurnrateServerOptions
+            {
+                Listen = listen,
+                ApiKeys = keys,
+                Certificate = certificate,
+                Store = store,
+                Time = time,
+                ConfigureServices = configure,
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException("--listen: " + e.Message);
+        }
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new CliUsageException($"--listen: cannot listen on {listen}: {e.Message}");
+        }
+        return app;
     }
 
     private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine? alerts, AlertDispatcher? dispatcher, PriceFeeds feeds, ConnectorRegistry connectors, ServerRole? role)
