@@ -229,16 +229,31 @@ public sealed class FocusReader : IAsyncDisposable
     }
 
     /// <summary>The SQL that reads a file as text columns.</summary>
-    // Rows in file order, as every row number reported depends on it. DuckDB's parallel readers do not keep a file's
-    // order at this level (a 60,000-row CSV or a Parquet file of several row groups came back numbered out of order):
-    // CSV is read on one thread, Parquet sorted by its own row numbers.
+    // Rows in file order, as every row number reported depends on it. Streamed to a client, DuckDB's parallel readers
+    // do not keep a file's order (a 60,000-row CSV or a Parquet file of several row groups came back numbered out of
+    // order): streamed, CSV is read on one thread, Parquet sorted by its own row numbers.
     internal static string SelectSql(string path, FocusFileFormat format)
     {
         var literal = "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
         return format == FocusFileFormat.Parquet
             ? $"SELECT CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) FROM read_parquet({literal}, file_row_number = true) ORDER BY file_row_number"
-            : $"SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false, parallel = false)";
+            : $"SELECT * FROM read_csv({literal}, {CsvOptions}, parallel = false)";
     }
+
+    /// <summary>
+    /// The SQL that reads a file as text columns into a table, on every thread: DuckDB keeps a file's row order when it
+    /// inserts a scan into a table (with <c>preserve_insertion_order</c>, its default), so the table's <c>rowid</c> is
+    /// the file's data row number less one. Streamed to a client, the same parallel read is not in file order.
+    /// </summary>
+    internal static string TableSelectSql(string path, FocusFileFormat format)
+    {
+        var literal = "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
+        return format == FocusFileFormat.Parquet
+            ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({literal})"
+            : $"SELECT * FROM read_csv({literal}, {CsvOptions})";
+    }
+
+    private const string CsvOptions = "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false";
 
     // Cell states computed by DuckDB, 3 bits a column, 21 columns to a BIGINT: what Normalize and the null check
     // would find, so that .NET reads a value only where it needs it (a mapped column, or one to check by hand).

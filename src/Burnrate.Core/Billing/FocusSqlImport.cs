@@ -75,6 +75,9 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         try
         {
             // No row_number() window: it would read the file on one thread and hold it whole before anything is stored.
+            // The row numbers are the table's rowid, which follows the file's order only while DuckDB preserves
+            // insertion order (its default; set again in case the connection was told otherwise).
+            await import.ExecuteAsync("SET preserve_insertion_order = true", cancellationToken).ConfigureAwait(false);
             await import.ExecuteAsync($"CREATE TEMP TABLE {import._rawTable} AS {StageSql(shape)}", cancellationToken).ConfigureAwait(false);
             await import.ExecuteAsync($"CREATE TEMP VIEW {import.Table} AS SELECT rowid + 1 AS source_row, * FROM {import._rawTable}", cancellationToken).ConfigureAwait(false);
             await import.CountAsync(cancellationToken).ConfigureAwait(false);
@@ -182,6 +185,10 @@ internal sealed class FocusSqlImport : IAsyncDisposable
 
     private static string List(IEnumerable<string> values) => string.Join(", ", values.Select(Literal));
 
+    // Membership without IN: DuckDB's optimizer turns an IN list of five or more constants into a join, and a join does
+    // not keep the file's order, which the staged table's rowid (the row numbers) depends on.
+    private static string In(string expression, IEnumerable<string> values) => $"list_contains([{List(values)}], {expression})";
+
     /// <summary>The SELECT that stages a file: one pass, every cell's state, the line's columns typed and fixed.</summary>
     internal static string StageSql(FocusFileShape shape)
     {
@@ -199,12 +206,12 @@ internal sealed class FocusSqlImport : IAsyncDisposable
             var allowed = FocusReader.AllowedOf(header[i]);
             inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} IS NULL THEN {StateNull} WHEN {c} = '' THEN {StateEmpty} WHEN {c} = 'NULL' THEN {StateNullString}");
             if (allowed is not null)
-                inner.Append(CultureInfo.InvariantCulture, $" WHEN {c} IN ({List(allowed)}) THEN 0 WHEN lower({c}) IN ({List(allowed.Select(a => a.ToLowerInvariant()))}) THEN {StateCase} ELSE {StateUnknown}");
+                inner.Append(CultureInfo.InvariantCulture, $" WHEN {In(c, allowed)} THEN 0 WHEN {In($"lower({c})", allowed.Select(a => a.ToLowerInvariant()))} THEN {StateCase} ELSE {StateUnknown}");
             else
                 inner.Append(" ELSE 0");
             inner.Append(CultureInfo.InvariantCulture, $" END::UTINYINT AS s{i}");
             if (allowed is not null)
-                inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} <> '' AND {c} <> 'NULL' AND {c} NOT IN ({List(allowed)}) THEN {c} END AS o{i}");
+                inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} <> '' AND {c} <> 'NULL' AND NOT {In(c, allowed)} THEN {c} END AS o{i}");
         }
         for (var k = 0; k < mapped.Count; k++)
         {
@@ -217,13 +224,13 @@ internal sealed class FocusSqlImport : IAsyncDisposable
             inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} = '' OR {c} = 'NULL' THEN NULL");
             if (FocusReader.AllowedOf(header[i]) is { } allowed)
             {
-                inner.Append(CultureInfo.InvariantCulture, $" WHEN {c} IN ({List(allowed)}) THEN {c}");
+                inner.Append(CultureInfo.InvariantCulture, $" WHEN {In(c, allowed)} THEN {c}");
                 foreach (var a in allowed)
                     inner.Append(CultureInfo.InvariantCulture, $" WHEN lower({c}) = {Literal(a.ToLowerInvariant())} THEN {Literal(a)}");
             }
             inner.Append(CultureInfo.InvariantCulture, $" ELSE {c} END AS n{k}");
         }
-        inner.Append(" FROM (").Append(FocusReader.SelectSql(shape.Path, shape.Format)).Append(')');
+        inner.Append(" FROM (").Append(FocusReader.TableSelectSql(shape.Path, shape.Format)).Append(')');
 
         string N(string column) => "n" + IndexOf(mapped, column).ToString(CultureInfo.InvariantCulture);
         var states = string.Concat(Enumerable.Range(0, header.Count).Select(i =>
