@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Burnrate.Billing;
 using Burnrate.Configuration;
+using Burnrate.Pricing.Terms;
 using Burnrate.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -131,7 +132,8 @@ public static class FocusEndpoints
         try
         {
             var current = pipeline?.Calibration ?? await Calibrations.LoadAsync(store, ct).ConfigureAwait(false);
-            var (report, learned, calibration) = await Calibrations.ReconcileAsync(store, from, to, current, time, learn, ct).ConfigureAwait(false);
+            var terms = pipeline?.Terms ?? context.RequestServices.GetService<PricingTerms>() ?? PricingTerms.None;
+            var (report, learned, calibration) = await Calibrations.ReconcileAsync(store, from, to, current, time, learn, terms, ct).ConfigureAwait(false);
             if (pipeline is not null)
                 pipeline.Calibration = calibration;
             return (report, learned);

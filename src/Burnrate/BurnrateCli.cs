@@ -93,6 +93,19 @@ public static class BurnrateCli
         }
     }
 
+    /// <summary>The config's commitments and discounts (<c>commitments:</c>); a config that cannot be read or is wrong is a usage error.</summary>
+    public static Pricing.Terms.PricingTerms LoadPricingTerms(ParseResult parse)
+    {
+        try
+        {
+            return Configuration.BurnrateConfig.Load(GetConfigFile(parse)).ToPricingTerms();
+        }
+        catch (Exception e) when (e is ArgumentException or Configuration.ConfigException)
+        {
+            throw new CliUsageException($"{GetConfigFile(parse) ?? "config"}: {e.Message}");
+        }
+    }
+
     /// <summary>
     /// Opens the ledger the config names for a verb that reads or imports into it (<c>report</c>, <c>reconcile</c>):
     /// ClickHouse when <c>storage.store</c> is <c>clickhouse</c>, else the DuckDB file of <see cref="GetLedgerLocation"/>

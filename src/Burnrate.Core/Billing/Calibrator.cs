@@ -153,13 +153,14 @@ public static class Calibrations
     /// to rate with from now on (<paramref name="current"/> when nothing was learned).
     /// </summary>
     public static async Task<(ReconciliationReport Report, CalibrationResult? Learned, Calibration Calibration)> ReconcileAsync(
-        ICostStore store, DateTimeOffset from, DateTimeOffset to, Calibration current, TimeProvider time, bool learn, CancellationToken cancellationToken = default)
+        ICostStore store, DateTimeOffset from, DateTimeOffset to, Calibration current, TimeProvider time, bool learn,
+        PricingTerms? terms = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(current);
         ArgumentNullException.ThrowIfNull(time);
         var calibrator = learn ? new Calibrator(store, current, time) : null;
-        var report = await Reconciler.ReconcileAsync(store, from, to, calibrator, cancellationToken).ConfigureAwait(false);
+        var report = await Reconciler.ReconcileAsync(store, from, to, calibrator, terms, cancellationToken).ConfigureAwait(false);
         if (calibrator?.Result is not { } result)
             return (report, null, current);
         if (store is ICalibrationStore kept)

@@ -68,6 +68,22 @@ public static class FocusJson
         json.WriteNumber("matched_resource_days", report.MatchedResourceDays);
         Unmatched(json, "unmatched_bill", report.UnmatchedBill);
         Unmatched(json, "unmatched_ledger", report.UnmatchedLedger);
+        json.WriteStartArray("credits");
+        foreach (var c in report.Credits)
+        {
+            json.WriteStartObject();
+            json.WriteString("provider", c.Provider);
+            json.WriteString("configured", Exact(c.Configured));
+            json.WriteString("billed", Exact(c.Billed));
+            json.WriteNumber("bill_lines", c.BillLines);
+            json.WriteString("missing", Exact(c.Missing));
+            json.WriteStartArray("descriptions");
+            foreach (var d in c.Descriptions)
+                json.WriteStringValue(d);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
         json.WriteEndObject();
     }
 

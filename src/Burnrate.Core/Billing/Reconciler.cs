@@ -1,3 +1,4 @@
+using Burnrate.Pricing.Terms;
 using Burnrate.Storage;
 
 namespace Burnrate.Billing;
@@ -26,6 +27,22 @@ public sealed record ReconciledGroup(string Key, Money Estimated, decimal Billed
 /// <param name="Examples">The first few resource ids (or, for bill lines without one, service names).</param>
 public sealed record UnmatchedLines(string Provider, long Count, Money Billed, Money Effective, Money Estimated, IReadOnlyList<string> Examples);
 
+/// <summary>
+/// A provider's credits over the billed period: what the config's <c>commitments.credits</c> say should come off (each
+/// credit's amount spread evenly over its own period, the part inside the billed period), beside the bill's own
+/// <c>Credit</c> lines. Credits lower the invoice, not the price of a minute, so the ledger never holds them.
+/// </summary>
+/// <param name="Provider">The provider, as the ledger spells it.</param>
+/// <param name="Configured">Dollars the configured credits take off in the billed period (positive), to the nano-dollar.</param>
+/// <param name="Billed">Sum of BilledCost of the bill's <c>Credit</c> lines (FOCUS writes credits negative), exact.</param>
+/// <param name="BillLines">The bill's <c>Credit</c> lines.</param>
+/// <param name="Descriptions">The configured credits that fall in the period, by description.</param>
+public sealed record CreditComparison(string Provider, decimal Configured, decimal Billed, long BillLines, IReadOnlyList<string> Descriptions)
+{
+    /// <summary>Configured minus what the bill took off: positive when the bill gave less credit than configured.</summary>
+    public decimal Missing => Configured + Billed;
+}
+
 /// <summary>Estimate against bill over a period: per provider, per team, and per (resource, day).</summary>
 /// <param name="From">Start of the billed period (the earliest ChargePeriodStart), UTC day.</param>
 /// <param name="To">End of the billed period, exclusive, UTC day.</param>
@@ -34,6 +51,7 @@ public sealed record UnmatchedLines(string Provider, long Count, Money Billed, M
 /// <param name="MatchedResourceDays">(resource, day) pairs found on both sides.</param>
 /// <param name="UnmatchedBill">Bill lines whose (provider, ResourceId, day) the ledger does not have.</param>
 /// <param name="UnmatchedLedger">Ledger (provider, resource, day)s no bill line covers.</param>
+/// <param name="Credits">Per provider with configured credits in the period or credit lines in the bill: the two side by side.</param>
 public sealed record ReconciliationReport(
     DateTimeOffset From,
     DateTimeOffset To,
@@ -41,7 +59,8 @@ public sealed record ReconciliationReport(
     IReadOnlyList<ReconciledGroup> Teams,
     long MatchedResourceDays,
     IReadOnlyList<UnmatchedLines> UnmatchedBill,
-    IReadOnlyList<UnmatchedLines> UnmatchedLedger);
+    IReadOnlyList<UnmatchedLines> UnmatchedLedger,
+    IReadOnlyList<CreditComparison> Credits);
 
 /// <summary>
 /// Where calibration plugs in: learning effective/list ratios per provider, account, SKU and pricing category from a
@@ -77,12 +96,15 @@ public static class Reconciler
 
     /// <summary>
     /// Reconciles [<paramref name="from"/>, <paramref name="to"/>) (widened to whole UTC days): the bill lines stored
-    /// for it against the ledger's cost, by provider, team, and (provider, resource, day).
+    /// for it against the ledger's cost, by provider, team, and (provider, resource, day). With
+    /// <paramref name="terms"/>, a savings plan's lines in the bill (ResourceId its ARN) match the ledger's unused
+    /// commitment of the plan (<c>savings-plan/NAME</c>), and configured credits are listed beside the bill's.
     /// </summary>
     public static async Task<ReconciliationReport> ReconcileAsync(ICostStore store, DateTimeOffset from, DateTimeOffset to,
-        IReconciliationObserver? observer = null, CancellationToken cancellationToken = default)
+        IReconciliationObserver? observer = null, PricingTerms? terms = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
+        terms ??= PricingTerms.None;
         var dayFrom = new DateTimeOffset(from.UtcDateTime.Date, TimeSpan.Zero);
         var dayTo = new DateTimeOffset(to.UtcDateTime.Date, TimeSpan.Zero);
         if (dayTo < to)
@@ -112,14 +134,23 @@ public static class Reconciler
         foreach (var row in byResourceDay)
         {
             if (row.Keys[1].Length > 0 && row.BucketStart is { } day)
-                ledgerDays[(row.Keys[0], row.Keys[1], day.UtcDateTime.Date)] = ledgerDays.GetValueOrDefault((row.Keys[0], row.Keys[1], day.UtcDateTime.Date)) + row.Cost.Nanos;
+            {
+                var key = (row.Keys[0], NodeOf(row.Keys[1]), day.UtcDateTime.Date);
+                ledgerDays[key] = ledgerDays.GetValueOrDefault(key) + row.Cost.Nanos;
+            }
         }
 
         var matched = new HashSet<(string, string, DateTime)>();
         var unmatchedBill = new SortedDictionary<string, Unmatched>(StringComparer.Ordinal);
+        var billedCredits = new SortedDictionary<string, (decimal Billed, long Lines)>(StringComparer.Ordinal);
         foreach (var line in lines)
         {
             var provider = LedgerProvider(line.Provider);
+            if (line.ChargeCategory == "Credit")
+            {
+                var c = billedCredits.GetValueOrDefault(provider);
+                billedCredits[provider] = (c.Billed + line.BilledCost, c.Lines + 1);
+            }
             var p = Sum(providers, provider);
             p.Billed += line.BilledCost;
             p.Effective += line.EffectiveCost;
@@ -129,7 +160,7 @@ public static class Reconciler
             t.Effective += line.EffectiveCost;
             t.Lines++;
 
-            var key = (provider, line.ResourceId ?? "", line.ChargePeriodStart.UtcDateTime.Date);
+            var key = (provider, LedgerResource(terms, provider, line.ResourceId ?? ""), line.ChargePeriodStart.UtcDateTime.Date);
             if (line.ResourceId is not null && ledgerDays.ContainsKey(key))
             {
                 matched.Add(key);
@@ -161,10 +192,62 @@ public static class Reconciler
             [.. teams.Select(kv => kv.Value.ToGroup(kv.Key))],
             matched.Count,
             [.. unmatchedBill.Select(kv => kv.Value.ToLines(kv.Key))],
-            [.. unmatchedLedger.Select(kv => kv.Value.ToLines(kv.Key))]);
+            [.. unmatchedLedger.Select(kv => kv.Value.ToLines(kv.Key))],
+            Credits(terms, dayFrom, dayTo, billedCredits));
         if (observer is not null)
             await observer.ObserveAsync(report, lines, cancellationToken).ConfigureAwait(false);
         return report;
+    }
+
+    // A node's egress is ledger resource NODE:egress:KIND; bills charge data transfer to the instance itself.
+    private static string NodeOf(string resource)
+    {
+        var egress = resource.IndexOf(":egress:", StringComparison.Ordinal);
+        return egress > 0 ? resource[..egress] : resource;
+    }
+
+    // The ledger's id of what a bill line names: a savings plan's ARN is the plan's unused commitment in the ledger; a
+    // node's egress (as Burnrate's own FOCUS export names it) is the node.
+    private static string LedgerResource(PricingTerms terms, string provider, string resourceId)
+    {
+        if (resourceId.Length == 0)
+            return resourceId;
+        resourceId = NodeOf(resourceId);
+        foreach (var plan in terms.SavingsPlans)
+        {
+            if (plan.Provider.Equals(provider, StringComparison.OrdinalIgnoreCase) && plan.IsNamedBy(resourceId))
+                return plan.LedgerResource;
+        }
+        return resourceId;
+    }
+
+    // Each configured credit spread evenly over its period: the part of it inside [from, to), to the nano-dollar.
+    private static List<CreditComparison> Credits(PricingTerms terms, DateTimeOffset from, DateTimeOffset to,
+        SortedDictionary<string, (decimal Billed, long Lines)> billed)
+    {
+        var configured = new SortedDictionary<string, (decimal Amount, List<string> Descriptions)>(StringComparer.Ordinal);
+        foreach (var credit in terms.Credits)
+        {
+            var start = credit.From > from ? credit.From : from;
+            var end = credit.To < to ? credit.To : to;
+            if (end <= start || credit.To <= credit.From)
+                continue;
+            var part = decimal.Round(credit.Amount * (end - start).Ticks / (credit.To - credit.From).Ticks, 9, MidpointRounding.ToEven);
+            var provider = credit.Provider.ToLowerInvariant();
+            if (!configured.TryGetValue(provider, out var c))
+                configured[provider] = c = (0m, []);
+            c.Descriptions.Add(credit.Description.Length > 0 ? credit.Description : "credit");
+            configured[provider] = (c.Amount + part, c.Descriptions);
+        }
+        return
+        [
+            .. configured.Keys.Union(billed.Keys).Order(StringComparer.Ordinal).Select(p =>
+            {
+                var c = configured.GetValueOrDefault(p, (0m, []));
+                var b = billed.GetValueOrDefault(p);
+                return new CreditComparison(p, c.Amount, b.Billed, b.Lines, c.Descriptions);
+            }),
+        ];
     }
 
     private static Sums Sum(SortedDictionary<string, Sums> sums, string key)

@@ -133,6 +133,8 @@ public sealed class BurnrateConfig
     public sealed class SavingsPlanSection
     {
         public string? Name { get; set; }
+        /// <summary>The provider's id of the plan (ARN), by which reconciliation finds its lines in the bill.</summary>
+        public string? Id { get; set; }
         public string Provider { get; set; } = "";
         public decimal CommitmentPerHour { get; set; }
         public decimal DiscountPercent { get; set; }
@@ -395,7 +397,8 @@ public sealed class BurnrateConfig
             var name = string.IsNullOrWhiteSpace(p.Name) ? string.Create(CultureInfo.InvariantCulture, $"plan-{i + 1}") : p.Name.Trim();
             if (plans.Any(x => x.Name == name))
                 throw new ArgumentException($"{where}.name: '{name}' is the name of another plan");
-            plans.Add(new SavingsPlan(name, Provider(p.Provider, where), p.CommitmentPerHour, p.DiscountPercent, p.InstanceTypes, p.Regions));
+            plans.Add(new SavingsPlan(name, Provider(p.Provider, where), p.CommitmentPerHour, p.DiscountPercent, p.InstanceTypes, p.Regions,
+                string.IsNullOrWhiteSpace(p.Id) ? null : p.Id.Trim()));
         }
 
         var reservations = new List<Reservation>();

@@ -58,6 +58,9 @@ public sealed partial class CostPipeline : IDisposable
         set => _engine.Calibration = value;
     }
 
+    /// <summary>The commitments and discounts the engine rates with (reconciliation lists their credits and unused commitment).</summary>
+    public Pricing.Terms.PricingTerms Terms => _engine.PricingTerms;
+
     /// <summary>Each savings plan's commitment ($/h) left unspent by the last minute rated or burn read.</summary>
     public IReadOnlyDictionary<string, decimal> UnspentCommitments
     {

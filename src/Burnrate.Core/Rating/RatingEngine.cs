@@ -75,6 +75,9 @@ public sealed class RatingEngine
     /// <summary>Each savings plan's commitment (dollars per hour) left unspent by the last minute rated or burn read.</summary>
     public IReadOnlyDictionary<string, decimal> UnspentCommitments { get; private set; } = new Dictionary<string, decimal>();
 
+    /// <summary>The commitments and discounts this engine rates with.</summary>
+    public PricingTerms PricingTerms => _options.Terms;
+
     /// <summary>The end of the last minute rated, or null before the first.</summary>
     public DateTimeOffset? RatedThrough => _ratedThrough;
 
@@ -245,7 +248,7 @@ public sealed class RatingEngine
         foreach (var plan in _options.Terms.SavingsPlans)
         {
             if (UnspentCommitments.GetValueOrDefault(plan.Name) is var unused and > 0m)
-                result.Add(new BurnLine(UnusedCommitmentResource(plan), -1, WorkloadInfo.IdleId, CostComponent.Commitment, UnusedCommitmentRate(plan, unused), CommitmentDimensions(plan)));
+                result.Add(new BurnLine(plan.LedgerResource, -1, WorkloadInfo.IdleId, CostComponent.Commitment, UnusedCommitmentRate(plan, unused), CommitmentDimensions(plan)));
         }
         return result;
     }
@@ -604,7 +607,7 @@ public sealed class RatingEngine
         {
             if (UnspentCommitments.GetValueOrDefault(plan.Name) is not (var unused and > 0m))
                 continue;
-            var key = new LineKey(UnusedCommitmentResource(plan), -1, WorkloadInfo.IdleId, CostComponent.Commitment);
+            var key = new LineKey(plan.LedgerResource, -1, WorkloadInfo.IdleId, CostComponent.Commitment);
             var discount = _options.Terms.DiscountMultiplier(plan.Provider, CapacityType.OnDemand);
             var source = discount == 1m
                 ? $"savings-plan:{plan.Name};unused"
@@ -616,8 +619,6 @@ public sealed class RatingEngine
 
     private HourlyRate UnusedCommitmentRate(SavingsPlan plan, decimal unusedPerHour) =>
         HourlyRate.FromDollarsPerHour(unusedPerHour * _options.Terms.DiscountMultiplier(plan.Provider, CapacityType.OnDemand));
-
-    private static string UnusedCommitmentResource(SavingsPlan plan) => "savings-plan/" + plan.Name;
 
     private static LineDimensions CommitmentDimensions(SavingsPlan plan) =>
         new(plan.Provider, "", "", CapacityType.OnDemand, "", "", "", "", "", "");

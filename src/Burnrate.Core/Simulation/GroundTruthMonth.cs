@@ -288,7 +288,7 @@ public sealed class GroundTruthMonth
             "arn:aws:savingsplans::123456789012:savingsplan/" + plan.Name, "", "Compute", "Savings Plans for AWS Compute usage",
             "ComputeSP:Recurring", "",
         ];
-        output.WriteLine(string.Join(',', values));
+        WriteValues(output, values);
     }
 
     private static void WriteLine(TextWriter output, DateTimeOffset from, DateTimeOffset to, TrueNode node, string category, string service,
@@ -308,6 +308,12 @@ public sealed class GroundTruthMonth
             pricingCategory, Number(quantity), unit, "AWS", "Amazon Web Services, Inc.", Region, node.Spec.Id,
             node.Spec.InstanceType, category, service, sku, tags,
         ];
+        WriteValues(output, values);
+    }
+
+    // One CSV record: values with a comma or a quote quoted.
+    private static void WriteValues(TextWriter output, string[] values)
+    {
         var line = new StringBuilder();
         for (var i = 0; i < values.Length; i++)
         {

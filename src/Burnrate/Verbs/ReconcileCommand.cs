@@ -45,6 +45,7 @@ internal static class ReconcileCommand
                 if (!File.Exists(path))
                     throw new CliUsageException($"FILE: no file at {path}");
             }
+            var terms = BurnrateCli.LoadPricingTerms(parse);
             var (store, _) = await BurnrateCli.OpenLedgerAsync(parse, services, create: true,
                 "stop it, or upload the file to it with POST /api/v1/billing/focus", cancellationToken).ConfigureAwait(false);
             await using (store.ConfigureAwait(false))
@@ -61,7 +62,7 @@ internal static class ReconcileCommand
                 {
                     var current = await Calibrations.LoadAsync(store, cancellationToken).ConfigureAwait(false);
                     (report, learned, _) = await Calibrations.ReconcileAsync(store, starts.Min(), ends.Max(), current, services.Time,
-                        learn: !parse.GetValue(noCalibrate), cancellationToken).ConfigureAwait(false);
+                        learn: !parse.GetValue(noCalibrate), terms, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (parse.GetValue(format) == "json")
@@ -185,6 +186,16 @@ internal static class ReconcileCommand
             console.Write(unmatched);
         else
             console.WriteLine("every bill line matched a ledger resource-day, and every ledger resource-day a bill line");
+        if (report.Credits.Count > 0)
+        {
+            var credits = new Table().Border(TableBorder.Rounded).AddColumns("provider", "credits configured", "credit lines", "on the bill", "missing", "configured");
+            foreach (var c in report.Credits)
+            {
+                credits.AddRow(Markup.Escape(c.Provider), Dollars(c.Configured), c.BillLines.ToString(CultureInfo.InvariantCulture), Dollars(c.Billed),
+                    Dollars(c.Missing), Markup.Escape(c.Descriptions.Count > 0 ? string.Join(", ", c.Descriptions) : "-"));
+            }
+            console.Write(credits);
+        }
         if (learned is null)
             return;
         if (learned.Learned.Count > 0)

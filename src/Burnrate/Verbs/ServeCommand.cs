@@ -297,7 +297,7 @@ internal static partial class ServeCommand
         await using var store = opened;
         var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
         using var ownedCertificate = certificate;
-        var app = await StartServerAsync(listen, keys, certificate, store, services.Time, s => s.AddSingleton<IPriceBook>(book), cancellationToken).ConfigureAwait(false);
+        var app = await StartServerAsync(listen, keys, certificate, store, services.Time, s => s.AddSingleton<IPriceBook>(book).AddSingleton(config.ToPricingTerms()), cancellationToken).ConfigureAwait(false);
         await using (app.ConfigureAwait(false))
         {
             await services.Out.WriteLineAsync($"burnrate serving {string.Join(", ", app.Urls)} (role api: ledger {ledger}; no receivers or rating); Ctrl+C stops").ConfigureAwait(false);

@@ -74,13 +74,13 @@ public sealed class GroundTruthTests(SingleClickHouse clickHouse) : IClassFixtur
         }
     }
 
-    private static async Task<Month> PlanAsync(int days, string database = ":memory:", ICostStore? store = null)
+    private static async Task<Month> PlanAsync(int days, string database = ":memory:", ICostStore? store = null, decimal baselineShare = 0.6m)
     {
         var (book, rateCard) = PricingSetup.Load(new BurnrateConfig());
         var fleet = GroundTruthMonth.Plan(s_start, days, seed: 6, book);
         var baselinePerHour = book.Find("aws", "us-east-1", "", "p4d.24xlarge", CapacityType.OnDemand, s_start)!.PricePerHour * fleet.BaselineNodes;
         // The plan's commitment buys 60 % of the baseline at its 28 % discount.
-        var plan = new SavingsPlan("compute-1y", "aws", decimal.Round(baselinePerHour * 0.6m * 0.72m, 4), 28m, [], []);
+        var plan = new SavingsPlan("compute-1y", "aws", decimal.Round(baselinePerHour * baselineShare * 0.72m, 4), 28m, [], []);
         var known = new PricingTerms { SavingsPlans = [plan] };
         var truth = known with { Discounts = [new NegotiatedDiscount("aws", 8m, [], AppliesToNetwork: true)] };
         store ??= await DuckDbCostStore.OpenAsync(database, ct: Ct);
@@ -123,7 +123,7 @@ public sealed class GroundTruthTests(SingleClickHouse clickHouse) : IClassFixtur
             Assert.InRange((ledger1[key] - trueCost) / trueCost, 0.080m, 0.095m); // 1/0.92 − 1 = 8.7 %
 
         var calibrator = new Calibrator(store, month.Engine.Calibration, TimeProvider.System);
-        var report = await Reconciler.ReconcileAsync(store, s_start, week1, calibrator, Ct);
+        var report = await Reconciler.ReconcileAsync(store, s_start, week1, calibrator, cancellationToken: Ct);
         var aws = Assert.Single(report.Providers);
         Assert.InRange(aws.EffectiveVsEstimate!.Value, -0.085m, -0.075m);
         var learned = calibrator.Result!.Learned;
@@ -147,6 +147,44 @@ public sealed class GroundTruthTests(SingleClickHouse clickHouse) : IClassFixtur
             worst = Math.Max(worst, error);
         }
         TestContext.Current.TestOutputHelper?.WriteLine($"{truth.Count} workload-days, worst error {worst:P4}");
+    }
+
+    [Fact]
+    public async Task A_savings_plans_unused_commitment_meets_its_lines_in_the_bill_and_configured_credits_are_listed()
+    {
+        // A plan bigger than the baseline (150 %): every hour leaves commitment unused, booked in the ledger as
+        // savings-plan/compute-1y and billed by the simulator under the plan's ARN.
+        var month = await PlanAsync(days: 2, baselineShare: 1.5m);
+        await using var store = month.Store;
+        var end = s_start.AddDays(2);
+        await month.RateAsync(s_start, end);
+        Bill(month, s_start, end, out var bill);
+        await FocusImporter.ImportAsync(store, bill, "bill", cancellationToken: Ct);
+
+        // Without the terms the two sides do not know each other.
+        var blind = await Reconciler.ReconcileAsync(store, s_start, end, cancellationToken: Ct);
+        Assert.Contains("savings-plan/compute-1y", Assert.Single(blind.UnmatchedLedger).Examples);
+        Assert.Contains(Assert.Single(blind.UnmatchedBill).Examples, e => e.EndsWith(":savingsplan/compute-1y", StringComparison.Ordinal));
+        Assert.Empty(blind.Credits);
+
+        var terms = month.Known with
+        {
+            Credits =
+            [
+                new Credit("aws", 3000m, s_start, s_start.AddDays(30), "migration"),     // 2 of its 30 days: $200
+                new Credit("aws", 70m, s_start.AddDays(1).AddHours(12), end.AddDays(3), "support"), // 12 of its 84 hours: $10
+                new Credit("gcp", 500m, s_start.AddDays(-30), s_start, "before"),        // ended when the period began
+            ],
+        };
+        var report = await Reconciler.ReconcileAsync(store, s_start, end, terms: terms, cancellationToken: Ct);
+
+        Assert.Empty(report.UnmatchedBill);
+        Assert.Empty(report.UnmatchedLedger);
+        Assert.Equal(blind.MatchedResourceDays + 2, report.MatchedResourceDays); // the plan, on each of the two days
+        var credit = Assert.Single(report.Credits);
+        Assert.Equal(("aws", 210m, 0m, 0L, -210m), (credit.Provider, credit.Configured, credit.Billed, credit.BillLines, -credit.Missing));
+        Assert.Equal(["migration", "support"], credit.Descriptions);
+        Assert.Equal(blind.Providers, report.Providers); // the totals are the same either way
     }
 
     [Fact]

@@ -44,6 +44,41 @@ public sealed class ReconcileCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Configured_credits_are_listed_beside_the_bills_credit_lines()
+    {
+        // The sample bills September 2024 and has one AWS Credit line (-2.6137). The config's AWS credit runs 30 days
+        // from September 16: half of it falls in the bill's month.
+        var config = Path.Combine(_data, "burnrate.yaml");
+        await File.WriteAllTextAsync(config, """
+            commitments:
+              credits:
+                - { provider: aws, amount: 300, from: 2024-09-16T00:00:00Z, to: 2024-10-16T00:00:00Z, description: migration }
+                - { provider: gcp, amount: 90, from: 2024-08-01T00:00:00Z, to: 2024-09-01T00:00:00Z, description: trial }
+            """, TestContext.Current.CancellationToken);
+
+        var exit = await BurnrateCli.InvokeAsync(Services(), ["reconcile", FocusTestPaths.Sample, "--format", "json", "--data", _data, "--config", config], TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 0, _error.ToString());
+        using var json = JsonDocument.Parse(_out.ToString());
+        var credit = Assert.Single(json.RootElement.GetProperty("reconciliation").GetProperty("credits").EnumerateArray());
+        Assert.Equal("aws", credit.GetProperty("provider").GetString());
+        Assert.Equal(150m, decimal.Parse(credit.GetProperty("configured").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(-2.6137m, decimal.Parse(credit.GetProperty("billed").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, credit.GetProperty("bill_lines").GetInt64());
+        Assert.Equal(147.3863m, decimal.Parse(credit.GetProperty("missing").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(["migration"], credit.GetProperty("descriptions").EnumerateArray().Select(d => d.GetString()));
+
+        // The table says the same.
+        _out.GetStringBuilder().Clear();
+        exit = await BurnrateCli.InvokeAsync(Services(), ["reconcile", FocusTestPaths.Sample, "--data", _data, "--config", config, "--no-calibrate"], TestContext.Current.CancellationToken);
+        Assert.True(exit == 0, _error.ToString());
+        var text = _out.ToString();
+        Assert.Contains("credits configured", text);
+        Assert.Contains("$150.00", text);
+        Assert.Contains("migration", text);
+    }
+
+    [Fact]
     public async Task A_file_without_a_mandatory_column_is_a_usage_error_naming_the_column()
     {
         var file = Path.Combine(_data, "bad.csv");

@@ -19,6 +19,11 @@ public sealed class CommitmentsConfigTests
                   commitment_per_hour: 120.50
                   discount_percent: 28
                   instance_types: [p4d.*]
+                - name: ec2-p5
+                  provider: aws
+                  id: 3f1c2e9a-0b7d-4c55-9e21-7a6b5d4c3b2a
+                  commitment_per_hour: 40
+                  discount_percent: 35
               reservations:
                 - provider: gcp
                   instance_type: a3-highgpu-8g
@@ -41,10 +46,19 @@ public sealed class CommitmentsConfigTests
 
         Assert.Equal(0.92m, terms.DiscountMultiplier("aws", CapacityType.Spot));
         Assert.Equal(1m, terms.DiscountMultiplier("gcp", CapacityType.OnDemand));
-        var plan = Assert.Single(terms.SavingsPlans);
+        Assert.Equal(2, terms.SavingsPlans.Count);
+        var plan = terms.SavingsPlans[0];
         Assert.Equal(("compute-1y", 120.50m, 28m), (plan.Name, plan.CommitmentPerHour, plan.DiscountPercent));
         Assert.True(plan.Covers("aws", "us-east-1", "p4d.24xlarge"));
         Assert.False(plan.Covers("aws", "us-east-1", "p5.48xlarge"));
+        // How a bill names a plan: with no id, an ARN ending in savingsplan/NAME; with one, that id (whole or as the ARN's last part).
+        Assert.True(plan.IsNamedBy("arn:aws:savingsplans::123456789012:savingsplan/compute-1y"));
+        Assert.False(plan.IsNamedBy("arn:aws:savingsplans::123456789012:savingsplan/compute-1y-old"));
+        var p5 = terms.SavingsPlans[1];
+        Assert.Equal("savings-plan/ec2-p5", p5.LedgerResource);
+        Assert.True(p5.IsNamedBy("arn:aws:savingsplans::123456789012:savingsplan/3f1c2e9a-0b7d-4c55-9e21-7a6b5d4c3b2a"));
+        Assert.True(p5.IsNamedBy("3f1c2e9a-0b7d-4c55-9e21-7a6b5d4c3b2a"));
+        Assert.False(p5.IsNamedBy("arn:aws:savingsplans::123456789012:savingsplan/ec2-p5"));
         Assert.Equal([4, 2], terms.Reservations.Select(r => r.Count));
         Assert.Equal(31.464m, terms.Reservations[1].PricePerHour);
         Assert.Equal(5000m, Assert.Single(terms.Credits).Amount);

@@ -26,8 +26,24 @@ public sealed record NegotiatedDiscount(string Provider, decimal Percent, IReadO
 /// <param name="DiscountPercent">The plan's rate: this percent below on demand.</param>
 /// <param name="InstanceTypes">Instance types it covers (an EC2 instance savings plan names a family: <c>p4d.*</c>); empty: all.</param>
 /// <param name="Regions">Regions it covers; empty: all.</param>
-public sealed record SavingsPlan(string Name, string Provider, decimal CommitmentPerHour, decimal DiscountPercent, IReadOnlyList<string> InstanceTypes, IReadOnlyList<string> Regions)
+/// <param name="Id">The provider's id of the plan (an AWS savings plan ARN, or its last part), by which bills name it; null: bill lines whose ResourceId ends in <c>savingsplan/NAME</c>.</param>
+public sealed record SavingsPlan(string Name, string Provider, decimal CommitmentPerHour, decimal DiscountPercent, IReadOnlyList<string> InstanceTypes, IReadOnlyList<string> Regions, string? Id = null)
 {
+    /// <summary>The ledger's resource id for the plan's unused commitment.</summary>
+    public string LedgerResource => "savings-plan/" + Name;
+
+    /// <summary>
+    /// Whether a bill's ResourceId names this plan: its <see cref="Id"/> (the whole id, or the part after the last
+    /// <c>/</c> of an ARN), or, with no id configured, an id ending in <c>savingsplan/NAME</c>.
+    /// </summary>
+    public bool IsNamedBy(string resourceId)
+    {
+        ArgumentNullException.ThrowIfNull(resourceId);
+        if (Id is { Length: > 0 } id)
+            return resourceId.Equals(id, StringComparison.OrdinalIgnoreCase) || resourceId.EndsWith("/" + id, StringComparison.OrdinalIgnoreCase);
+        return resourceId.EndsWith("savingsplan/" + Name, StringComparison.OrdinalIgnoreCase);
+    }
+
     /// <summary>Whether on-demand usage of this node is eligible.</summary>
     public bool Covers(string provider, string region, string instanceType) =>
         provider.Equals(Provider, StringComparison.OrdinalIgnoreCase)
