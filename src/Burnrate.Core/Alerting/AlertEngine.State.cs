@@ -115,6 +115,43 @@ public sealed partial class AlertEngine
         }
     }
 
+    /// <summary>
+    /// Teaches a baseline rule one past minute, as read from the ledger: each scope value's rate in
+    /// <paramref name="usdPerHour"/> (those the rule already knows and are missing burned nothing). Learned as normal,
+    /// whatever it was: a ruler that starts rebuilds its baselines so, minute by minute over the days its baselines
+    /// remember, instead of starting cold.
+    /// </summary>
+    public void LearnBaseline(string rule, DateTimeOffset minute, IReadOnlyDictionary<string, double> usdPerHour)
+    {
+        ArgumentNullException.ThrowIfNull(usdPerHour);
+        lock (_lock)
+        {
+            var i = IndexOf(rule);
+            if (i < 0 || _rules[i].Kind != AlertRuleKind.Baseline)
+                throw new ArgumentException($"no baseline rule named '{rule}'", nameof(rule));
+            var state = _states[i];
+            var alpha = 1 - Math.Exp(-1 / Math.Max(1, _rules[i].Window.TotalMinutes));
+            foreach (var (key, rate) in usdPerHour)
+            {
+                if (rate > 0)
+                    state.Baselines.TryAdd(key, new SeasonalBaseline());
+            }
+            foreach (var (key, baseline) in state.Baselines)
+                baseline.Add(minute, usdPerHour.GetValueOrDefault(key), alpha, learnAverage: true);
+        }
+    }
+
+    /// <summary>A baseline rule's learned moving average per scope value ($/h) and how many minutes it has learned.</summary>
+    public IReadOnlyDictionary<string, (double UsdPerHour, int Minutes)> Baselines(string rule)
+    {
+        lock (_lock)
+        {
+            var i = IndexOf(rule);
+            return i < 0 ? new Dictionary<string, (double, int)>()
+                : _states[i].Baselines.ToDictionary(b => b.Key, b => (b.Value.Value, b.Value.Minutes), StringComparer.Ordinal);
+        }
+    }
+
     /// <summary>The budget spend of a budget rule's scope values in the current period (nano-dollars).</summary>
     public IReadOnlyDictionary<string, long> BudgetSpend(string rule)
     {

@@ -236,7 +236,22 @@ public sealed partial class AlertRuler
             var periodStart = AlertEngine.BudgetPeriodStart(rule, through);
             spend.Add((rule, periodStart, await BudgetSpendAsync(rule, periodStart, through, cancellationToken).ConfigureAwait(false)));
         }
+        var baselines = new List<(AlertRule Rule, SortedDictionary<DateTimeOffset, Dictionary<string, double>> Minutes, DateTimeOffset From)>();
+        foreach (var rule in _engine.Rules.Where(r => r.Kind == AlertRuleKind.Baseline))
+        {
+            var from = RatingEngine.Floor(through - BaselineMemory);
+            baselines.Add((rule, await BaselineHistoryAsync(rule, from, through, cancellationToken).ConfigureAwait(false), from));
+        }
         _engine.Reset();
+        foreach (var (rule, minutes, from) in baselines)
+        {
+            // Every minute from the first one that burned, so minutes without spend teach a rate of 0 as live evaluation does.
+            if (minutes.Count == 0)
+                continue;
+            IReadOnlyDictionary<string, double> none = new Dictionary<string, double>();
+            for (var minute = minutes.Keys.First(); minute < through; minute = minute.AddMinutes(1))
+                _engine.LearnBaseline(rule.Name, minute, minutes.TryGetValue(minute, out var rates) ? rates : none);
+        }
         _capacity = new(StringComparer.Ordinal);
         _evaluated.Clear();
         var restored = _engine.RestoreAlerts(alerts);
@@ -252,8 +267,21 @@ public sealed partial class AlertRuler
     private async Task<Dictionary<string, long>> BudgetSpendAsync(AlertRule rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         var spend = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (_, key, nanos) in await ScopeCostsAsync(rule, from, to, step: null, cancellationToken).ConfigureAwait(false))
+            spend[key] = spend.GetValueOrDefault(key) + nanos;
+        return spend;
+    }
+
+    /// <summary>
+    /// The ledger's cost in [<paramref name="from"/>, <paramref name="to"/>) per bucket of <paramref name="step"/> and per
+    /// scope value of <paramref name="rule"/>, restricted to the lines its <c>match</c> keeps (as <see cref="AlertEngine"/>
+    /// aggregates a minute): one report query, through the rollups.
+    /// </summary>
+    private async Task<List<(DateTimeOffset Bucket, string Key, long Nanos)>> ScopeCostsAsync(AlertRule rule, DateTimeOffset from, DateTimeOffset to, TimeSpan? step, CancellationToken cancellationToken)
+    {
+        var result = new List<(DateTimeOffset, string, long)>();
         if (from >= to)
-            return spend;
+            return result;
         var by = new List<CostDimension> { CostDimension.Idle };
         var scope = ScopeDimension(rule.Scope);
         if (scope is { } d)
@@ -261,11 +289,11 @@ public sealed partial class AlertRuler
         foreach (var name in rule.Match.Keys)
         {
             if (!s_matchDimensions.TryGetValue(name, out var m))
-                return spend; // a match on what lines do not carry matches nothing (as AlertEngine.Matches)
+                return result; // a match on what lines do not carry matches nothing (as AlertEngine.Matches)
             if (!by.Contains(m))
                 by.Add(m);
         }
-        var rows = await _store.QueryCostsAsync(new CostQuery { From = from, To = to, By = by }, cancellationToken).ConfigureAwait(false);
+        var rows = await _store.QueryCostsAsync(new CostQuery { From = from, To = to, By = by, Step = step }, cancellationToken).ConfigureAwait(false);
         foreach (var row in rows)
         {
             string Key(CostDimension dimension) => row.Keys[by.IndexOf(dimension)];
@@ -276,9 +304,45 @@ public sealed partial class AlertRuler
             var key = scope is { } sd ? Key(sd) : "";
             if (key.Length == 0 && rule.Scope != AlertScope.All)
                 continue;
-            spend[key] = spend.GetValueOrDefault(key) + row.Cost.Nanos;
+            result.Add((row.BucketStart ?? from, key, row.Cost.Nanos));
         }
-        return spend;
+        return result;
+    }
+
+    /// <summary>How far back a starting ruler rebuilds baselines: the week of hours a seasonal baseline compares with, and a day.</summary>
+    internal static readonly TimeSpan BaselineMemory = TimeSpan.FromDays(8);
+
+    /// <summary>
+    /// A baseline rule's rate per scope value and minute over [<paramref name="from"/>, <paramref name="to"/>): whole hours
+    /// from the hourly rollups (the hour's cost as the rate of each of its minutes), the current hour minute by minute.
+    /// </summary>
+    private async Task<SortedDictionary<DateTimeOffset, Dictionary<string, double>>> BaselineHistoryAsync(AlertRule rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var result = new SortedDictionary<DateTimeOffset, Dictionary<string, double>>();
+        var hoursFrom = new DateTimeOffset(from.Ticks - (from.Ticks % TimeSpan.TicksPerHour), TimeSpan.Zero).AddHours(1);
+        var hoursTo = new DateTimeOffset(to.Ticks - (to.Ticks % TimeSpan.TicksPerHour), TimeSpan.Zero);
+        if (hoursFrom < hoursTo)
+        {
+            foreach (var (bucket, key, nanos) in await ScopeCostsAsync(rule, hoursFrom, hoursTo, TimeSpan.FromHours(1), cancellationToken).ConfigureAwait(false))
+            {
+                var usdPerHour = nanos / (double)Money.NanosPerDollar;
+                for (var m = 0; m < 60; m++)
+                    Add(bucket.AddMinutes(m), key, usdPerHour);
+            }
+        }
+        var minutesFrom = hoursFrom < hoursTo ? hoursTo : from;
+        if (minutesFrom < to)
+        {
+            foreach (var (bucket, key, nanos) in await ScopeCostsAsync(rule, minutesFrom, to, TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false))
+                Add(bucket, key, nanos * 60 / (double)Money.NanosPerDollar);
+        }
+        return result;
+
+        void Add(DateTimeOffset minute, string key, double usdPerHour)
+        {
+            var rates = result.TryGetValue(minute, out var r) ? r : result[minute] = new(StringComparer.Ordinal);
+            rates[key] = rates.GetValueOrDefault(key) + usdPerHour;
+        }
     }
 
     private static readonly Dictionary<string, CostDimension> s_matchDimensions = new(StringComparer.Ordinal)

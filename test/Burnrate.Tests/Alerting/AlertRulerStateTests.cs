@@ -148,6 +148,28 @@ public sealed class AlertRulerStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_starting_ruler_rebuilds_baselines_from_the_ledger_so_a_jump_right_after_the_start_fires()
+    {
+        // Three quiet hours at 30 $/h before the ruler starts, then 12:00 burns 100 $/h.
+        await _store.WriteAsync([.. Enumerable.Range(0, 180).Select(m =>
+            SomeLines.Line(s_noon.AddHours(-3).AddMinutes(m), costNanos: 30 * Money.NanosPerDollar / 60, workloadId: "job:w"))], Ct);
+        await BurnAsync(s_noon, 100);
+        var sink = new RecordingAlertSink();
+        var engine = new AlertEngine([new AlertRule { Name = "baseline", Kind = AlertRuleKind.Baseline, Window = TimeSpan.FromHours(1) }], sink);
+        var ruler = new AlertRuler(_store, engine, s_options with { RulerId = "ruler-1" }, _time, startAt: s_noon);
+
+        _time.SetUtcNow(s_noon.AddMinutes(1).AddSeconds(45));
+        Assert.Equal(1, await ruler.TickAsync(Ct));
+
+        var learned = engine.Baselines("baseline")["job:w"];
+        Assert.Equal(180, learned.Minutes); // from the ledger; 12:00 is an anomaly: remembered for its hour, not averaged
+        Assert.Equal(30, learned.UsdPerHour, precision: 6);
+        var fired = Assert.Single(sink.All);
+        Assert.Equal(AlertState.Firing, fired.State);
+        Assert.Equal("30.00", fired.Annotations["baseline_usd_per_hour"]);
+    }
+
+    [Fact]
     public async Task A_minute_written_after_it_was_evaluated_is_counted_once_and_its_cost_goes_into_the_budget()
     {
         var sink = new RecordingAlertSink();
