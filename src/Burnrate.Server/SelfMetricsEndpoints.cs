@@ -77,9 +77,14 @@ public static class SelfMetricsEndpoints
         Line(page, "burnrate_alert_evaluation_enabled", null, role.EvaluatesAlerts ? 1 : 0);
         if (ruler is null)
             return page.ToString();
+        Family(page, "burnrate_ruler_leader", "gauge", "1 while this ruler leads (evaluates and delivers), 0 while another does (docs/scale-out.md, several rulers).");
+        Line(page, "burnrate_ruler_leader", null, ruler.IsLeader ? 1 : 0);
         Family(page, "burnrate_ruler_minutes_evaluated_total", "counter", "Settled minutes the ruler read from the store and evaluated.");
         Line(page, "burnrate_ruler_minutes_evaluated_total", null, ruler.MinutesEvaluated);
-        if (ruler.EvaluatedThrough is { } through)
+        Family(page, "burnrate_ruler_late_minutes_total", "counter", "Evaluated minutes found written again later (late ledger rows): their cost went into budget spend, their rules were not evaluated again.");
+        Line(page, "burnrate_ruler_late_minutes_total", null, ruler.LateMinutes);
+        // A standby's cursor stands still: its lag would only say that another ruler leads.
+        if (ruler.IsLeader && ruler.EvaluatedThrough is { } through)
         {
             Family(page, "burnrate_ruler_evaluated_through_timestamp_seconds", "gauge", "End of the last minute the ruler evaluated, Unix seconds.");
             Line(page, "burnrate_ruler_evaluated_through_timestamp_seconds", null, through.ToUnixTimeSeconds());

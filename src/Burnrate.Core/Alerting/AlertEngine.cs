@@ -523,7 +523,7 @@ public sealed partial class AlertEngine
         }
     }
 
-    private static bool Matches(IReadOnlyDictionary<string, string> match, CostLine line)
+    internal static bool Matches(IReadOnlyDictionary<string, string> match, CostLine line)
     {
         foreach (var (dimension, value) in match)
         {

@@ -101,6 +101,12 @@ public sealed class BurnrateConfig
         public string Interval { get; set; } = "5s";
         /// <summary>How long after its end a minute is evaluated (above the ingesters' <c>rating.grace</c>).</summary>
         public string Settle { get; set; } = "45s";
+        /// <summary>How long a ruler's last heartbeat keeps it in the leader election; empty: three intervals.</summary>
+        public string? Lease { get; set; }
+        /// <summary>The most a resuming ruler evaluates of what no ruler evaluated.</summary>
+        public string MaxCatchUp { get; set; } = "1h";
+        /// <summary>How far back the ruler looks for evaluated minutes written again later (0s: off).</summary>
+        public string LateWindow { get; set; } = "10m";
     }
 
     public sealed class PricingSection
@@ -347,13 +353,26 @@ public sealed class BurnrateConfig
         Terms = ToPricingTerms(),
     };
 
-    /// <summary>The ruler's options the file describes (<c>ruler.interval</c>, <c>ruler.settle</c>).</summary>
+    /// <summary>The ruler's options the file describes (<c>ruler.interval</c>, <c>settle</c>, <c>lease</c>, <c>max_catch_up</c>, <c>late_window</c>).</summary>
     public AlertRulerOptions ToRulerOptions()
     {
         var interval = Durations.Parse(Ruler.Interval, "ruler.interval");
         if (interval <= TimeSpan.Zero)
             throw new ArgumentException($"ruler.interval: '{Ruler.Interval}' must be more than 0s");
-        return new AlertRulerOptions { Interval = interval, Settle = Durations.Parse(Ruler.Settle, "ruler.settle") };
+        TimeSpan? lease = string.IsNullOrWhiteSpace(Ruler.Lease) ? null : Durations.Parse(Ruler.Lease, "ruler.lease");
+        if (lease is { } l && l <= interval)
+            throw new ArgumentException($"ruler.lease: '{Ruler.Lease}' must be longer than ruler.interval ({Ruler.Interval})");
+        var catchUp = Durations.Parse(Ruler.MaxCatchUp, "ruler.max_catch_up");
+        if (catchUp < TimeSpan.FromMinutes(1))
+            throw new ArgumentException($"ruler.max_catch_up: '{Ruler.MaxCatchUp}' must be at least 1m");
+        return new AlertRulerOptions
+        {
+            Interval = interval,
+            Settle = Durations.Parse(Ruler.Settle, "ruler.settle"),
+            Lease = lease,
+            MaxCatchUp = catchUp,
+            LateWindow = Durations.Parse(Ruler.LateWindow, "ruler.late_window"),
+        };
     }
 
     /// <summary>The commitments and discounts the file describes; throws <see cref="ArgumentException"/> naming a wrong entry.</summary>

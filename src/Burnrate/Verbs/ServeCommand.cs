@@ -342,7 +342,7 @@ internal static partial class ServeCommand
             // Started before the banner, so its first tick is on the clock before anyone looks.
             var ruling = ruler.RunAsync(stopping.Token);
             await services.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"burnrate serving {string.Join(", ", app.Urls)} (role ruler: {alerts.Rules.Count} rules over the settled minutes of ledger {ledger}, every {rulerOptions.Interval.TotalSeconds:0.###}s, {rulerOptions.Settle.TotalSeconds:0.###}s after a minute's end; no receivers or rating); Ctrl+C stops")).ConfigureAwait(false);
+                $"burnrate serving {string.Join(", ", app.Urls)} (role ruler: {alerts.Rules.Count} rules over the settled minutes of ledger {ledger}, every {rulerOptions.Interval.TotalSeconds:0.###}s, {rulerOptions.Settle.TotalSeconds:0.###}s after a minute's end; ruler id {ruler.Id}, lease {rulerOptions.EffectiveLease.TotalSeconds:0.###}s; no receivers or rating); Ctrl+C stops")).ConfigureAwait(false);
             await ruling.ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }

@@ -505,4 +505,45 @@ public abstract class CostStoreContract : IAsyncLifetime
             [new ReconciledPeriod("aws", day, day.AddDays(7), 1000m, 915m, learned.AddHours(1)), new ReconciledPeriod("azure", day, day.AddDays(1), 5m, 4.5m, learned)],
             periods);
     }
+
+    [Fact]
+    public async Task Ruler_heartbeats_the_furthest_checkpoint_and_minute_digests_are_kept_and_survive_a_restart()
+    {
+        var store = await OpenNewAsync();
+        var ruler = Assert.IsAssignableFrom<IRulerStateStore>(store);
+        var t0 = new DateTimeOffset(2026, 11, 2, 12, 0, 0, TimeSpan.Zero);
+        Assert.Empty(await ruler.GetHeartbeatsAsync(Ct));
+        Assert.Null(await ruler.GetRulerCheckpointAsync(Ct));
+
+        // Each ruler's newest beat replaces its older ones; order by start, then id.
+        await ruler.BeatAsync(new RulerHeartbeat("ruler-b", t0, t0.AddSeconds(5)), Ct);
+        await ruler.BeatAsync(new RulerHeartbeat("ruler-a", t0, t0.AddSeconds(5)), Ct);
+        await ruler.BeatAsync(new RulerHeartbeat("ruler-c", t0.AddMinutes(-1), t0.AddSeconds(1)), Ct);
+        await ruler.BeatAsync(new RulerHeartbeat("ruler-a", t0, t0.AddSeconds(10.5)), Ct);
+
+        // The checkpoint that evaluated furthest is kept: a late save with an older cursor does not move it back.
+        await ruler.SaveRulerCheckpointAsync(new RulerCheckpoint(t0.AddMinutes(2), "[\"two\"]", "ruler-a", t0.AddMinutes(2).AddSeconds(50)), Ct);
+        await ruler.SaveRulerCheckpointAsync(new RulerCheckpoint(t0.AddMinutes(1), "[\"one\"]", "ruler-b", t0.AddMinutes(3)), Ct);
+        Assert.Equal("[\"two\"]", (await ruler.GetRulerCheckpointAsync(Ct))!.Alerts);
+        await ruler.SaveRulerCheckpointAsync(new RulerCheckpoint(t0.AddMinutes(3), "[\"three\ttab\"]", "ruler-b", t0.AddMinutes(3).AddSeconds(50)), Ct);
+
+        // Digests: rows and cost per minute of the ledger as it stands (a re-rated minute counts as last written).
+        await store.WriteAsync([SomeLines.Line(t0, costNanos: 100), SomeLines.Line(t0, costNanos: 200, resourceId: "node-b")], Ct);
+        await store.WriteAsync([SomeLines.Line(t0.AddMinutes(1), costNanos: 7)], Ct);
+        await store.WriteAsync([SomeLines.Line(t0, costNanos: 150, resourceId: "node-b"), SomeLines.Line(t0, costNanos: 1, resourceId: "node-b", gpuIndex: 1)], Ct);
+        await store.WriteAsync([SomeLines.Line(t0.AddMinutes(5), costNanos: 9)], Ct);
+
+        store = await ReopenAsync(store);
+        _opened.Add(store);
+        ruler = (IRulerStateStore)store;
+        Assert.Equal(
+            ["ruler-c|" + t0.AddMinutes(-1).ToString("O") + "|" + t0.AddSeconds(1).ToString("O"),
+             "ruler-a|" + t0.ToString("O") + "|" + t0.AddSeconds(10.5).ToString("O"),
+             "ruler-b|" + t0.ToString("O") + "|" + t0.AddSeconds(5).ToString("O")],
+            (await ruler.GetHeartbeatsAsync(Ct)).Select(b => $"{b.RulerId}|{b.StartedAt:O}|{b.LastBeat:O}"));
+        Assert.Equal(new RulerCheckpoint(t0.AddMinutes(3), "[\"three\ttab\"]", "ruler-b", t0.AddMinutes(3).AddSeconds(50)), await ruler.GetRulerCheckpointAsync(Ct));
+        Assert.Equal(
+            [new MinuteDigest(t0, 3, 251), new MinuteDigest(t0.AddMinutes(1), 1, 7)],
+            await ruler.GetMinuteDigestsAsync(t0, t0.AddMinutes(5), Ct));
+    }
 }

@@ -182,8 +182,26 @@ internal static class ClickHouseSchema
             version           UInt64
         """, "(provider, period_from_us)", null, "sipHash64(provider)");
 
+    // The alert rulers' beats: version is the beat's time in microseconds, so a merge keeps each ruler's newest beat.
+    // Created where missing on every open, as every table here, so a database of schema version 2 gains them.
+    internal static readonly ClickHouseTable RulerHeartbeats = new("ruler_heartbeats", """
+            ruler_id    String,
+            started_us  Int64,
+            version     UInt64
+        """, "ruler_id", null, "sipHash64(ruler_id)");
+
+    // The leading ruler's checkpoint (one key, id 1): version is the cursor in microseconds, so a merge keeps the one that
+    // evaluated furthest and a late save by a ruler that lost the lead never moves it back.
+    internal static readonly ClickHouseTable RulerCheckpoint = new("ruler_checkpoint", """
+            id        UInt8,
+            alerts    String,
+            ruler_id  String,
+            saved_us  Int64,
+            version   UInt64
+        """, "id", null, "id");
+
     internal static IReadOnlyList<ClickHouseTable> Tables { get; } =
-        [CostMinutes, CostHourly, CostDaily, Workloads, WorkMinutes, ActionAudit, BillingLines, CalibrationFactors, ReconciledPeriods];
+        [CostMinutes, CostHourly, CostDaily, Workloads, WorkMinutes, ActionAudit, BillingLines, CalibrationFactors, ReconciledPeriods, RulerHeartbeats, RulerCheckpoint];
 
     /// <summary>The statements that create <paramref name="table"/> on one server (local table, then the Distributed one).</summary>
     internal static IEnumerable<string> Create(ClickHouseTable table, ClickHouseOptions options)

@@ -177,6 +177,26 @@ internal static class DuckDbSchema
             )
             """,
         ]),
+        new SchemaMigration(5, "alert ruler heartbeats and checkpoint",
+        [
+            """
+            CREATE TABLE ruler_heartbeats (
+                ruler_id    VARCHAR PRIMARY KEY,
+                started_at  TIMESTAMP NOT NULL,
+                last_beat   TIMESTAMP NOT NULL
+            )
+            """,
+            // One row (id 1): the checkpoint that evaluated furthest.
+            """
+            CREATE TABLE ruler_checkpoint (
+                id                 INTEGER PRIMARY KEY,
+                evaluated_through  TIMESTAMP NOT NULL,
+                alerts             VARCHAR NOT NULL,
+                ruler_id           VARCHAR NOT NULL,
+                saved_at           TIMESTAMP NOT NULL
+            )
+            """,
+        ]),
     ];
 
     /// <summary>The version this build writes and reads.</summary>
