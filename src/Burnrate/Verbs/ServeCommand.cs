@@ -64,7 +64,14 @@ internal static partial class ServeCommand
             var (book, rateCard) = PricingSetup.Load(config, logger);
             // Live price feeds (pricing.feeds) write into the same book the rating engine reads.
             using var feedHttp = new HttpClient { Timeout = Timeout.InfiniteTimeSpan }; // each poll has its own timeout
-            using var feeds = PriceFeeds.Create(LoadFeeds(config, services.GetEnvironmentVariable), book, feedHttp, services.Time, logger);
+            var feedOptions = LoadFeeds(config, services.GetEnvironmentVariable);
+            // What the feeds wrote survives a restart ({data}/prices/feeds.jsonl): the log's replay re-rates at those prices,
+            // and a feed failing at start keeps its last good ones. Kept: the log's retention and a day more.
+            using var feedJournal = feedOptions.Count == 0 ? null : FeedPriceJournal.Open(Path.Combine(dataDirectory, "prices", "feeds.jsonl"), book,
+                services.Time.GetUtcNow(), config.ToIngestOptions().WalRetention + TimeSpan.FromDays(1), logger);
+            if (feedJournal is { Restored: > 0 })
+                await services.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"restored {feedJournal.Restored} feed prices from {Path.Combine(dataDirectory, "prices", "feeds.jsonl")}")).ConfigureAwait(false);
+            using var feeds = PriceFeeds.Create(feedOptions, (IPriceBook?)feedJournal ?? book, feedHttp, services.Time, logger);
             var ratingOptions = config.ToRatingOptions();
             // storage.store: clickhouse puts the ledger in ClickHouse (docs/scale-out.md); the write-ahead log stays local.
             var (opened, ledger) = await BurnrateCli.OpenConfiguredStoreAsync(services, config, dataDirectory, logger, cancellationToken).ConfigureAwait(false);
