@@ -1,0 +1,110 @@
+using Burnrate.Rating;
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Logging;
+
+namespace Burnrate.Storage.DuckDb;
+
+public sealed partial class DuckDbCostStore : ILedgerRetention
+{
+    private readonly Lock _heldLock = new();
+    private LedgerHorizons _dropped;
+
+    /// <inheritdoc />
+    public RetentionPolicy? Retention { get; set; }
+
+    /// <inheritdoc />
+    public LedgerHorizons Held
+    {
+        get
+        {
+            LedgerHorizons dropped;
+            lock (_heldLock)
+                dropped = _dropped;
+            return Retention is { } policy ? LedgerHorizons.Max(dropped, HorizonsAt(policy, Time.GetUtcNow())) : dropped;
+        }
+    }
+
+    /// <summary>
+    /// DuckDB deletes by time: minutes before the whole hour <see cref="RetentionPolicy.Minutes"/> ago, hours and work
+    /// counters before the whole day <see cref="RetentionPolicy.Hours"/> ago, days before the whole day
+    /// <see cref="RetentionPolicy.Days"/> ago.
+    /// </summary>
+    internal static LedgerHorizons HorizonsAt(RetentionPolicy policy, DateTimeOffset now) =>
+        policy.Horizons(now, static (t, grain) => CostQueryPlan.FloorTo(t, grain == LedgerGrainHint.Minute ? TimeSpan.TicksPerHour : TimeSpan.TicksPerDay));
+
+    /// <inheritdoc />
+    public async Task<RetentionRun> ApplyRetentionAsync(RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        policy.Validate();
+        var horizons = HorizonsAt(policy, now);
+        // Reports move to the rollups before the minutes go (a concurrent read must never find a hole).
+        lock (_heldLock)
+            _dropped = LedgerHorizons.Max(_dropped, horizons);
+        var rows = new Dictionary<string, long>(StringComparer.Ordinal);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await InTransactionAsync(async () =>
+            {
+                rows["cost_minutes"] = await DeleteBeforeAsync("cost_minutes", "minute", horizons.Minutes, cancellationToken).ConfigureAwait(false);
+                rows["work_minutes"] = await DeleteBeforeAsync("work_minutes", "minute", horizons.Hours, cancellationToken).ConfigureAwait(false);
+                rows["cost_hourly"] = await DeleteBeforeAsync("cost_hourly", "hour", horizons.Hours, cancellationToken).ConfigureAwait(false);
+                rows["cost_daily"] = await DeleteBeforeAsync("cost_daily", "day", horizons.Days, cancellationToken).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        return new RetentionRun(horizons, rows, Partitions: 0);
+    }
+
+    // The table and column come from the fixed list above, never from a caller.
+    private async Task<long> DeleteBeforeAsync(string table, string column, DateTime? horizon, CancellationToken cancellationToken)
+    {
+        if (horizon is not { } before)
+            return 0;
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"DELETE FROM {table} WHERE {column} < $before";
+        command.Parameters.Add(new DuckDBParameter("before", before));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The lines a write may take: none older than the minute horizon, whose hour would be rebuilt from minutes that
+    /// retention dropped. The same list when every line is recent (the usual case).
+    /// </summary>
+    private IReadOnlyList<CostLine> Retained(IReadOnlyList<CostLine> lines)
+    {
+        if (Held.Minutes is not { } horizon)
+            return lines;
+        var kept = RetentionGuard.Retained(lines, horizon);
+        if (kept.Count != lines.Count)
+            Log.OlderThanRetention(_logger, lines.Count - kept.Count, horizon);
+        return kept;
+    }
+}
+
+/// <summary>Shared by both stores: drops ledger lines older than the minute horizon from a batch.</summary>
+internal static class RetentionGuard
+{
+    internal static IReadOnlyList<CostLine> Retained(IReadOnlyList<CostLine> lines, DateTime horizon)
+    {
+        var old = 0;
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (lines[i].Minute.UtcDateTime < horizon)
+                old++;
+        }
+        if (old == 0)
+            return lines;
+        var kept = new List<CostLine>(lines.Count - old);
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (lines[i].Minute.UtcDateTime >= horizon)
+                kept.Add(lines[i]);
+        }
+        return kept;
+    }
+}
