@@ -60,6 +60,50 @@ public sealed partial class DuckDbCostStore : ILedgerRetention
         return new RetentionRun(horizons, rows, Partitions: 0);
     }
 
+    /// <summary>
+    /// Learns at open what an earlier retention run dropped, so a store opened without a policy (<c>burnrate report</c>
+    /// on the file) still reads dropped ranges from the rollups: the first hourly row without minutes means minutes
+    /// were dropped before the first minute's hour; the first daily row a day before the first hour means hours were.
+    /// Cheap when nothing was dropped (the first hour's minutes are found at once).
+    /// </summary>
+    private async Task LoadDroppedAsync(CancellationToken cancellationToken)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = """
+            WITH h AS (SELECT MIN(hour) AS lo, MAX(hour) AS hi FROM cost_hourly), d AS (SELECT MIN(day) AS lo, MAX(day) AS hi FROM cost_daily)
+            SELECT h.lo, h.hi, d.lo, d.hi, EXISTS (SELECT 1 FROM cost_minutes m WHERE m.minute >= h.lo AND m.minute < h.lo + INTERVAL 1 HOUR)
+            FROM h, d
+            """;
+        DateTime? hourLo = null, hourHi = null, dayLo = null, dayHi = null;
+        var firstHourHasMinutes = true;
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                hourLo = reader.IsDBNull(0) ? null : reader.GetDateTime(0);
+                hourHi = reader.IsDBNull(1) ? null : reader.GetDateTime(1);
+                dayLo = reader.IsDBNull(2) ? null : reader.GetDateTime(2);
+                dayHi = reader.IsDBNull(3) ? null : reader.GetDateTime(3);
+                firstHourHasMinutes = hourLo is null || reader.GetBoolean(4);
+            }
+        }
+        DateTime? minutes = null, hours = null;
+        if (hourLo is not null && !firstHourHasMinutes)
+        {
+            using var first = _connection.CreateCommand();
+            first.CommandText = "SELECT MIN(minute) FROM cost_minutes";
+            var value = await first.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            // Every minute gone: the hourly rollup holds all there is.
+            minutes = value is DateTime m ? CostQueryPlan.FloorTo(m, TimeSpan.TicksPerHour) : hourHi!.Value.AddHours(1);
+        }
+        if (dayLo is { } day && (hourLo is null || day.AddDays(1) <= hourLo))
+            hours = hourLo is { } h ? CostQueryPlan.FloorTo(h, TimeSpan.TicksPerDay) : dayHi!.Value.AddDays(1);
+        if (hours is { } hh && (minutes is null || minutes < hh))
+            minutes = hh;
+        lock (_heldLock)
+            _dropped = LedgerHorizons.Max(_dropped, new LedgerHorizons(minutes, hours, null));
+    }
+
     // The table and column come from the fixed list above, never from a caller.
     private async Task<long> DeleteBeforeAsync(string table, string column, DateTime? horizon, CancellationToken cancellationToken)
     {

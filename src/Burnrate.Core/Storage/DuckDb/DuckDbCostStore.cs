@@ -81,6 +81,7 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocu
             await connection.OpenAsync(ct).ConfigureAwait(false);
             store = new DuckDbCostStore(connection, databasePath, logger ?? NullLogger.Instance, migrations) { Time = time ?? TimeProvider.System };
             await store.MigrateAsync(ct).ConfigureAwait(false);
+            await store.LoadDroppedAsync(ct).ConfigureAwait(false);
             for (var i = 0; i < ReadConnections; i++)
             {
                 // Same database instance: DuckDB.NET shares a file's database among the process's connections to it;
