@@ -54,6 +54,9 @@ public abstract partial class CostStoreContract
         return seen;
     }
 
+    private static List<string> TotalsByTeam(IEnumerable<CostReportRow> rows) =>
+        [.. rows.GroupBy(r => r.Keys[0]).Select(g => $"{g.Key}|{g.Sum(r => r.Cost.Nanos)}|{g.Sum(r => r.IdleCost.Nanos)}|{g.Sum(r => r.GpuSeconds):0.000000}").Order(StringComparer.Ordinal)];
+
     [Fact]
     public async Task Retention_drops_old_minutes_then_hours_and_reports_keep_their_totals_from_the_rollups()
     {
@@ -91,6 +94,11 @@ public abstract partial class CostStoreContract
         var ragged = new CostQuery { From = new DateTimeOffset(2025, 1, 20, 10, 23, 0, TimeSpan.Zero), To = new DateTimeOffset(2025, 4, 14, 10, 23, 0, TimeSpan.Zero), By = [CostDimension.Team] };
         Assert.Equal(SomeLines.Canonical(SomeLines.BruteForce(lines, ragged with { From = new DateTimeOffset(2025, 1, 20, 11, 0, 0, TimeSpan.Zero) })),
             SomeLines.Canonical(await store.QueryCostsAsync(ragged, Ct)));
+        // Both bounds inside: the hour that holds the end counts whole; a 13-minute step buckets hours by their start.
+        var old = new CostQuery { From = new DateTimeOffset(2025, 1, 20, 10, 23, 0, TimeSpan.Zero), To = new DateTimeOffset(2025, 2, 10, 15, 47, 0, TimeSpan.Zero), By = [CostDimension.Team] };
+        var oldHours = old with { From = new DateTimeOffset(2025, 1, 20, 11, 0, 0, TimeSpan.Zero), To = new DateTimeOffset(2025, 2, 10, 16, 0, 0, TimeSpan.Zero) };
+        Assert.Equal(SomeLines.Canonical(SomeLines.BruteForce(lines, oldHours)), SomeLines.Canonical(await store.QueryCostsAsync(old, Ct)));
+        Assert.Equal(TotalsByTeam(SomeLines.BruteForce(lines, oldHours)), TotalsByTeam(await store.QueryCostsAsync(old with { Step = TimeSpan.FromMinutes(13) }, Ct)));
         Assert.Equal((s_retentionStart, lines.Max(l => l.Minute)), await store.GetLedgerSpanAsync(Ct));
         // A late line for a dropped minute is not written: it would rebuild its hour from minutes that are gone.
         await store.WriteAsync([SomeLines.Line(s_retentionStart.AddHours(5).AddMinutes(1), costNanos: 5_000_000_000, team: "a")], Ct);
@@ -111,6 +119,9 @@ public abstract partial class CostStoreContract
         Assert.Equal(SomeLines.Canonical(SomeLines.BruteForce(lines, everything)), SomeLines.Canonical(await store.QueryCostsAsync(everything, Ct)));
         Assert.Equal(SomeLines.Canonical(SomeLines.BruteForce(lines, ragged with { From = new DateTimeOffset(2025, 1, 21, 0, 0, 0, TimeSpan.Zero) })),
             SomeLines.Canonical(await store.QueryCostsAsync(ragged, Ct)));
+        var oldDays = old with { From = new DateTimeOffset(2025, 1, 21, 0, 0, 0, TimeSpan.Zero), To = new DateTimeOffset(2025, 2, 11, 0, 0, 0, TimeSpan.Zero) };
+        Assert.Equal(SomeLines.Canonical(SomeLines.BruteForce(lines, oldDays)), SomeLines.Canonical(await store.QueryCostsAsync(old, Ct)));
+        Assert.Equal(TotalsByTeam(SomeLines.BruteForce(lines, oldDays)), TotalsByTeam(await store.QueryCostsAsync(old with { Step = TimeSpan.FromHours(1) }, Ct)));
         Assert.Empty(await store.GetWorkTotalsAsync(s_retentionStart, hours, cancellationToken: Ct));
         Assert.Equal([new WorkTotal("w-a", "tokens", 7)], await store.GetWorkTotalsAsync(s_retentionStart, s_retentionEnd, cancellationToken: Ct));
         Assert.Equal((s_retentionStart, lines.Max(l => l.Minute)), await store.GetLedgerSpanAsync(Ct));
