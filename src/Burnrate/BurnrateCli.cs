@@ -118,7 +118,7 @@ public static class BurnrateCli
             // file tells what was dropped itself.)
             var opened = await OpenClickHouseAsync(clickHouse, services, new StderrLogger(services.Error), cancellationToken).ConfigureAwait(false);
             if (opened.Store is Storage.ILedgerRetention retention)
-                retention.Retention = Configuration.BurnrateConfig.Load(GetConfigFile(parse)).ToRetentionPolicy();
+                retention.UseRetention(Configuration.BurnrateConfig.Load(GetConfigFile(parse)).ToRetentionPolicy(), services.Time);
             return opened;
         }
         if (!create && !services.LedgerExists(location))
@@ -149,7 +149,7 @@ public static class BurnrateCli
         // Every role plans reports with the policy (the ranges whose minutes are gone come from the rollups); the
         // housekeeper of roles all and ingest also drops.
         if (opened.Item1 is Storage.ILedgerRetention retention)
-            retention.Retention = config.ToRetentionPolicy();
+            retention.UseRetention(config.ToRetentionPolicy(), services.Time);
         return opened;
     }
 

@@ -34,7 +34,7 @@ public sealed partial class LedgerHousekeeper
         Policy = policy;
         _time = time ?? TimeProvider.System;
         _logger = logger;
-        store.Retention = policy;
+        store.UseRetention(policy, _time);
     }
 
     /// <summary>The policy applied.</summary>

@@ -116,15 +116,19 @@ public sealed record RetentionRun(LedgerHorizons Horizons, IReadOnlyDictionary<s
 public interface ILedgerRetention
 {
     /// <summary>
-    /// The policy the store plans reports and guards writes with: a report's range before the minute horizon is read
-    /// from rollups, and ledger lines older than it are not written (they would rebuild an hour from minutes that are
-    /// gone). Null (the default) keeps everything. Processes that share a ledger should share the policy.
+    /// The policy the store plans reports and guards writes with, at <see cref="UseRetention"/>'s clock: a report's
+    /// range before the minute horizon is read from rollups, and ledger lines older than it are not written (they would
+    /// rebuild an hour from minutes that are gone). Null (the default) keeps everything. Processes that share a ledger
+    /// should share the policy.
     /// </summary>
-    RetentionPolicy? Retention { get; set; }
+    RetentionPolicy? Retention { get; }
+
+    /// <summary>Sets <see cref="Retention"/> and the clock its horizons are taken at (the server's, which may differ from the store's).</summary>
+    void UseRetention(RetentionPolicy? policy, TimeProvider time);
 
     /// <summary>
-    /// The horizons the store holds now: the later of what <see cref="Retention"/> gives at the store's clock and what
-    /// <see cref="ApplyRetentionAsync"/> dropped.
+    /// The horizons the store holds now: the later of what <see cref="Retention"/> gives now and what
+    /// <see cref="ApplyRetentionAsync"/> dropped (or, for DuckDB, what the file shows was dropped).
     /// </summary>
     LedgerHorizons Held { get; }
 

@@ -9,8 +9,22 @@ public sealed partial class DuckDbCostStore : ILedgerRetention
     private readonly Lock _heldLock = new();
     private LedgerHorizons _dropped;
 
+    private TimeProvider? _retentionClock;
+
     /// <inheritdoc />
-    public RetentionPolicy? Retention { get; set; }
+    public RetentionPolicy? Retention { get; private set; }
+
+    /// <inheritdoc />
+    public void UseRetention(RetentionPolicy? policy, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        policy?.Validate();
+        lock (_heldLock)
+        {
+            Retention = policy;
+            _retentionClock = time;
+        }
+    }
 
     /// <inheritdoc />
     public LedgerHorizons Held
@@ -18,9 +32,11 @@ public sealed partial class DuckDbCostStore : ILedgerRetention
         get
         {
             LedgerHorizons dropped;
+            RetentionPolicy? policy;
+            TimeProvider? clock;
             lock (_heldLock)
-                dropped = _dropped;
-            return Retention is { } policy ? LedgerHorizons.Max(dropped, HorizonsAt(policy, Time.GetUtcNow())) : dropped;
+                (dropped, policy, clock) = (_dropped, Retention, _retentionClock);
+            return policy is not null ? LedgerHorizons.Max(dropped, HorizonsAt(policy, (clock ?? Time).GetUtcNow())) : dropped;
         }
     }
 
