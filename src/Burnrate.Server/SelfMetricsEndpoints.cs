@@ -34,7 +34,8 @@ public static class SelfMetricsEndpoints
                 return Results.Text(CostMetrics.Render(pipeline, now, team), "text/plain; version=0.0.4; charset=utf-8");
             var connectors = ConnectorEndpoints.RenderMetrics(context.RequestServices.GetService<Connectors.ConnectorRegistry>(), now);
             var role = RenderRole(context.RequestServices.GetService<ServerRole>(), context.RequestServices.GetService<Alerting.AlertRuler>(), now);
-            return Results.Text(role + Render(ingest, now) + RenderTerms(pipeline) + RenderDelivery(alerts) + PriceFeedEndpoints.Render(context.RequestServices.GetService<Pricing.Feeds.PriceFeeds>()) + connectors + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
+            var retention = RenderRetention(context.RequestServices.GetService<Storage.LedgerHousekeeper>());
+            return Results.Text(role + Render(ingest, now) + retention + RenderTerms(pipeline) + RenderDelivery(alerts) + PriceFeedEndpoints.Render(context.RequestServices.GetService<Pricing.Feeds.PriceFeeds>()) + connectors + CostMetrics.Render(pipeline, now), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireScope(ApiScopes.Read);
         app.MapGet("/api/v1/alerts/delivery", (HttpContext context) =>
         {
@@ -234,6 +235,39 @@ public static class SelfMetricsEndpoints
         IngestKind.Events => "receiver=\"events\"",
         _ => "receiver=\"unknown\"",
     };
+
+    /// <summary>What <c>storage.retention</c> dropped (docs/ingest.md); empty where this process does not apply it.</summary>
+    public static string RenderRetention(Storage.LedgerHousekeeper? housekeeper)
+    {
+        if (housekeeper is null)
+            return "";
+        var status = housekeeper.Status;
+        var page = new StringBuilder();
+        Family(page, "burnrate_retention_rows_dropped_total", "counter", "Rows storage.retention dropped, per table (ClickHouse: rows of the dropped partitions, once per shard).");
+        foreach (var table in (string[])["cost_minutes", "cost_hourly", "cost_daily", "work_minutes"])
+            Line(page, "burnrate_retention_rows_dropped_total", $"table=\"{table}\"", status.RowsDropped.GetValueOrDefault(table));
+        Family(page, "burnrate_retention_partitions_dropped_total", "counter", "ClickHouse partitions storage.retention dropped (0 on DuckDB, which deletes rows).");
+        Line(page, "burnrate_retention_partitions_dropped_total", null, status.PartitionsDropped);
+        Family(page, "burnrate_retention_runs_total", "counter", "Retention runs (once at start, then hourly), failed ones included.");
+        Line(page, "burnrate_retention_runs_total", null, status.Runs);
+        Family(page, "burnrate_retention_failures_total", "counter", "Retention runs that failed (retried at the next run).");
+        Line(page, "burnrate_retention_failures_total", null, status.Failures);
+        if (status.LastSuccessAt is { } success)
+        {
+            Family(page, "burnrate_retention_last_success_timestamp_seconds", "gauge", "When the last successful retention run started (Unix seconds).");
+            Line(page, "burnrate_retention_last_success_timestamp_seconds", null, success.ToUnixTimeSeconds());
+        }
+        if (status.LastRun is { } run)
+        {
+            Family(page, "burnrate_retention_horizon_timestamp_seconds", "gauge", "The first instant each resolution is kept from after the last run (Unix seconds); absent for a resolution kept forever.");
+            foreach (var (resolution, horizon) in (ReadOnlySpan<(string, DateTime?)>)[("minute", run.Horizons.Minutes), ("hour", run.Horizons.Hours), ("day", run.Horizons.Days)])
+            {
+                if (horizon is { } h)
+                    Line(page, "burnrate_retention_horizon_timestamp_seconds", $"resolution=\"{resolution}\"", new DateTimeOffset(h, TimeSpan.Zero).ToUnixTimeSeconds());
+            }
+        }
+        return page.ToString();
+    }
 
     private static void Family(StringBuilder page, string name, string type, string help) =>
         page.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n');

@@ -126,7 +126,14 @@ public static class BurnrateCli
             throw new CliUsageException($"{GetConfigFile(parse) ?? "config"}: {e.Message}");
         }
         if (clickHouse is not null)
-            return await OpenClickHouseAsync(clickHouse, services, new StderrLogger(services.Error), cancellationToken).ConfigureAwait(false);
+        {
+            // Several processes share a ClickHouse ledger: plan with the same policy as the servers that drop. (A DuckDB
+            // file tells what was dropped itself.)
+            var opened = await OpenClickHouseAsync(clickHouse, services, new StderrLogger(services.Error), cancellationToken).ConfigureAwait(false);
+            if (opened.Store is Storage.ILedgerRetention retention)
+                retention.UseRetention(Configuration.BurnrateConfig.Load(GetConfigFile(parse)).ToRetentionPolicy(), services.Time);
+            return opened;
+        }
         if (!create && !services.LedgerExists(location))
             throw new InvalidOperationException($"no ledger at {location}; run `burnrate demo` or `burnrate serve` first");
         try
@@ -149,9 +156,14 @@ public static class BurnrateCli
         string dataDirectory, Microsoft.Extensions.Logging.ILogger logger, CancellationToken cancellationToken)
     {
         var clickHouse = config.ToClickHouseOptions(services.GetEnvironmentVariable);
-        return clickHouse is null
+        var opened = clickHouse is null
             ? (await services.OpenStore(dataDirectory, cancellationToken).ConfigureAwait(false), Path.GetFullPath(dataDirectory))
             : await OpenClickHouseAsync(clickHouse, services, logger, cancellationToken).ConfigureAwait(false);
+        // Every role plans reports with the policy (the ranges whose minutes are gone come from the rollups); the
+        // housekeeper of roles all and ingest also drops.
+        if (opened.Item1 is Storage.ILedgerRetention retention)
+            retention.UseRetention(config.ToRetentionPolicy(), services.Time);
+        return opened;
     }
 
     private static async Task<(ICostStore Store, string Ledger)> OpenClickHouseAsync(Storage.ClickHouse.ClickHouseOptions options, CliServices services,

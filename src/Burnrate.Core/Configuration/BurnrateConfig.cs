@@ -71,6 +71,19 @@ public sealed class BurnrateConfig
         public string Store { get; set; } = "duckdb";
         /// <summary>The ClickHouse store, used when <see cref="Store"/> is <c>clickhouse</c>.</summary>
         public ClickHouseSection? Clickhouse { get; set; }
+        /// <summary>How long each resolution of the ledger is kept (docs/configuration.md, "Retention").</summary>
+        public RetentionSection Retention { get; set; } = new();
+    }
+
+    /// <summary>Ages as durations (<c>35d</c>, <c>400d</c>, <c>2w</c>) or <c>forever</c>.</summary>
+    public sealed class RetentionSection
+    {
+        /// <summary>Raw per-minute ledger rows.</summary>
+        public string Minutes { get; set; } = "35d";
+        /// <summary>Hourly rollups and the per-minute work counters (tokens, steps).</summary>
+        public string Hours { get; set; } = "400d";
+        /// <summary>Daily rollups.</summary>
+        public string Days { get; set; } = "forever";
     }
 
     public sealed class ClickHouseSection
@@ -585,6 +598,23 @@ public sealed class BurnrateConfig
         return options;
     }
 
+    /// <summary>The retention policy of <c>storage.retention</c> (minutes 35 days, hours 400 days, days forever by default).</summary>
+    public RetentionPolicy ToRetentionPolicy()
+    {
+        var section = Storage.Retention ?? new RetentionSection();
+        var policy = new RetentionPolicy
+        {
+            Minutes = Age(section.Minutes, "storage.retention.minutes"),
+            Hours = Age(section.Hours, "storage.retention.hours"),
+            Days = Age(section.Days, "storage.retention.days"),
+        };
+        policy.Validate();
+        return policy;
+
+        static TimeSpan? Age(string? text, string key) =>
+            string.IsNullOrWhiteSpace(text) || text.Trim().Equals("forever", StringComparison.OrdinalIgnoreCase) ? null : Durations.Parse(text, key);
+    }
+
     /// <summary>The DuckDB file: the configured one, else <c>{dataDirectory}/burnrate.duckdb</c>.</summary>
     public string DuckDbPath(string dataDirectory) =>
         string.IsNullOrWhiteSpace(Storage.Duckdb) ? System.IO.Path.Combine(dataDirectory, "burnrate.duckdb") : Storage.Duckdb;
@@ -623,6 +653,7 @@ public sealed class BurnrateConfig
             _ = config.ToTlsFiles();
             _ = config.ToPriceFeedOptions();
             _ = config.ToClickHouseOptions(_ => "set");
+            _ = config.ToRetentionPolicy();
             var actions = config.ToActionOptions();
             var rules = config.ToAlertRules();
             for (var i = 0; i < rules.Count; i++)

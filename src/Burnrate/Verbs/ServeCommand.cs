@@ -95,10 +95,14 @@ internal static partial class ServeCommand
             if (replayed > 0)
                 await services.Out.WriteLineAsync($"replayed {replayed} inputs from the write-ahead log; rated through {pipeline.RatedThrough:yyyy-MM-dd HH:mm} UTC").ConfigureAwait(false);
 
+            // storage.retention: dropped once an hour here (roles all and ingest; idempotent across ingesters).
+            var housekeeper = store is Storage.ILedgerRetention retention && retention.Retention is { DropsAnything: true } policy
+                ? new Storage.LedgerHousekeeper(retention, policy, services.Time, logger)
+                : null;
             var (keys, certificate) = LoadSecurity(config, services.GetEnvironmentVariable);
             using var ownedCertificate = certificate;
             var connectors = CreateConnectors(config, dataDirectory, ingest, deliveryHttp, services, logger);
-            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, ingestRole is null ? alerts : null, ingestRole is null ? dispatcher : null, feeds, connectors, ingestRole);
+            await using var app = Build(parse.GetValue(listen)!, keys, certificate, store, services.Time, pipeline, ingest, ingestRole is null ? alerts : null, ingestRole is null ? dispatcher : null, feeds, connectors, ingestRole, housekeeper);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -120,6 +124,7 @@ internal static partial class ServeCommand
             // Started before the banner, so its first timer is armed on the clock before anyone can send input.
             var rating = RateLoopAsync(ingest, services.Time, logger, cancellationToken);
             var feedPolling = feeds.RunAsync(cancellationToken);
+            var housekeeping = housekeeper is null ? Task.CompletedTask : housekeeper.RunAsync(cancellationToken);
             // Rules judged from the live burn fire within a second of their evidence: after each applied batch and on a
             // one-second tick (for a rule's `for` to run out while nothing new arrives).
             ingest.LiveAlertClock = services.Time;
@@ -132,6 +137,7 @@ internal static partial class ServeCommand
             await scraping.ConfigureAwait(false);
             await polling.ConfigureAwait(false);
             await feedPolling.ConfigureAwait(false);
+            await housekeeping.ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             // Nothing new can arrive now: apply what is queued, then rate what closed since the last tick (and rows a
             // failed write left behind) before exit. What is still open stays in the log for the next start.
@@ -392,7 +398,7 @@ internal static partial class ServeCommand
         return app;
     }
 
-    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine? alerts, AlertDispatcher? dispatcher, PriceFeeds feeds, ConnectorRegistry connectors, ServerRole? role)
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string listen, IReadOnlyList<ApiKey> keys, X509Certificate2? certificate, Storage.ICostStore store, TimeProvider time, CostPipeline pipeline, IngestPipeline ingest, AlertEngine? alerts, AlertDispatcher? dispatcher, PriceFeeds feeds, ConnectorRegistry connectors, ServerRole? role, Storage.LedgerHousekeeper? housekeeper)
     {
         try
         {
@@ -412,6 +418,8 @@ internal static partial class ServeCommand
                         s.AddSingleton(dispatcher);
                     if (role is not null)
                         s.AddSingleton(role);
+                    if (housekeeper is not null)
+                        s.AddSingleton(housekeeper);
                 },
             });
         }

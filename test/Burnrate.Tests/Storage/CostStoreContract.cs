@@ -13,7 +13,7 @@ namespace Burnrate.Tests.Storage;
 /// two-shard ClickHouse cluster). Answers are checked against sums of the raw lines computed here, to the nano-dollar,
 /// so two stores that pass give the same answers.
 /// </summary>
-public abstract class CostStoreContract : IAsyncLifetime
+public abstract partial class CostStoreContract : IAsyncLifetime
 {
     private readonly List<ICostStore> _opened = [];
 

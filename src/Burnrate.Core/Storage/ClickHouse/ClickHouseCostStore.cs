@@ -154,6 +154,7 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog, I
     public async Task WriteAsync(IReadOnlyList<CostLine> lines, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lines);
+        lines = Retained(lines);
         if (lines.Count == 0)
             return;
 
@@ -392,7 +393,7 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog, I
         var result = new List<CostReportRow>();
         if (query.From >= query.To)
             return result;
-        var sql = ClickHouseQueryPlan.Build(query, _db, _options.Cluster, coarsest);
+        var sql = ClickHouseQueryPlan.Build(query, _db, _options.Cluster, coarsest, Held);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var rows = await _client.QueryAsync(sql, cancellationToken).ConfigureAwait(false);
         var keyCount = query.By.Count;
@@ -496,11 +497,24 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog, I
     public async Task<(DateTimeOffset First, DateTimeOffset Last)?> GetLedgerSpanAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var rows = await _client.QueryAsync($"SELECT count(), toUInt32(min(minute)), toUInt32(max(minute)) FROM {_db}.cost_minutes", cancellationToken).ConfigureAwait(false);
-        if (rows.Count == 0 || rows[0][0] == "0")
+        // As in the embedded store: where retention dropped the first minutes (or hours), the span starts at the first
+        // hour (or day) a rollup still holds.
+        var rows = await _client.QueryAsync($"""
+            SELECT (SELECT count() FROM {_db}.cost_minutes), (SELECT toUInt32(min(minute)) FROM {_db}.cost_minutes), (SELECT toUInt32(max(minute)) FROM {_db}.cost_minutes),
+                   (SELECT count() FROM {_db}.cost_hourly), (SELECT toUInt32(min(hour)) FROM {_db}.cost_hourly), (SELECT toUInt32(max(hour)) FROM {_db}.cost_hourly),
+                   (SELECT count() FROM {_db}.cost_daily), (SELECT toUInt32(min(day)) FROM {_db}.cost_daily), (SELECT toUInt32(max(day)) FROM {_db}.cost_daily)
+            """, cancellationToken).ConfigureAwait(false);
+        long At(int i) => long.Parse(rows[0][i]!, CultureInfo.InvariantCulture);
+        var (minutes, hours, days) = (At(0) > 0, At(3) > 0, At(6) > 0);
+        if (!minutes && !hours && !days)
             return null;
-        return (DateTimeOffset.FromUnixTimeSeconds(long.Parse(rows[0][1]!, CultureInfo.InvariantCulture)),
-            DateTimeOffset.FromUnixTimeSeconds(long.Parse(rows[0][2]!, CultureInfo.InvariantCulture)));
+        long first;
+        if (!hours || (days && At(7) + 86_400 <= At(4)))
+            first = At(7);
+        else
+            first = minutes && At(1) < At(4) + 3_600 ? At(1) : At(4);
+        var last = minutes && (!hours || At(2) >= At(5)) ? At(2) : hours ? At(5) : At(8);
+        return (DateTimeOffset.FromUnixTimeSeconds(first), DateTimeOffset.FromUnixTimeSeconds(last));
     }
 
     /// <inheritdoc />
@@ -670,5 +684,8 @@ public sealed partial class ClickHouseCostStore : ICostStore, IActionAuditLog, I
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Wrote {Lines} ledger lines touching {Hours} (hour, resource) pairs in {Milliseconds} ms")]
         public static partial void Wrote(ILogger logger, int lines, int hours, double milliseconds);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Skipped {Lines} ledger lines older than the retention horizon {Horizon:yyyy-MM-dd HH:mm} UTC: their minutes are no longer kept (storage.retention.minutes)")]
+        public static partial void OlderThanRetention(ILogger logger, int lines, DateTime horizon);
     }
 }

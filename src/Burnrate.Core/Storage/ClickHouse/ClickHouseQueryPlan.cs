@@ -39,7 +39,7 @@ internal static class ClickHouseQueryPlan
     }
 
     /// <summary>The statement for <paramref name="query"/>; its columns are the keys, the bucket index (with a step), cost, idle cost and GPU-seconds.</summary>
-    internal static string Build(CostQuery query, string database, string? cluster, LedgerGrain coarsest = LedgerGrain.Day)
+    internal static string Build(CostQuery query, string database, string? cluster, LedgerGrain coarsest = LedgerGrain.Day, LedgerHorizons held = default)
     {
         if (query.Step is { } step && (step <= TimeSpan.Zero || step.Ticks % TimeSpan.TicksPerMinute != 0))
             throw new ArgumentException($"A report step must be a positive whole number of minutes, not {step}.", nameof(query));
@@ -47,7 +47,7 @@ internal static class ClickHouseQueryPlan
         var from = query.From.UtcDateTime;
         var to = query.To.UtcDateTime;
         var allowed = CostQueryPlan.CoarsestFor(from, query.Step);
-        var segments = CostQueryPlan.Split(from, to, allowed < coarsest ? allowed : coarsest);
+        var segments = CostQueryPlan.Plan(from, to, allowed < coarsest ? allowed : coarsest, held);
 
         var keys = new StringBuilder();
         for (var i = 0; i < query.By.Count; i++)

@@ -81,6 +81,65 @@ internal static class CostQueryPlan
             SplitInto(segments, wholeTo, to, finer);
     }
 
+    /// <summary>
+    /// The slices of [<paramref name="from"/>, <paramref name="to"/>) given what retention still holds
+    /// (<paramref name="held"/>): where the minutes are gone the range is read from the hourly rollup, where the hours
+    /// are gone from the daily one. A coarse row counts when it starts inside the range, so each bound before a
+    /// horizon moves up to the next whole hour (or day); ranges of whole hours and days are answered exactly as before.
+    /// </summary>
+    internal static List<LedgerSegment> Plan(DateTime from, DateTime to, LedgerGrain coarsest, LedgerHorizons held)
+    {
+        var segments = Split(Snap(from, held), Snap(to, held), coarsest);
+        if (held.Minutes is null && held.Hours is null)
+            return segments;
+        var coarsened = new List<LedgerSegment>(segments.Count + 2);
+        foreach (var segment in segments)
+        {
+            if (segment.Grain == LedgerGrain.Minute && held.Minutes is { } minutes && segment.From < minutes)
+            {
+                AddHours(coarsened, new LedgerSegment(LedgerGrain.Hour, segment.From, Min(segment.To, minutes)), held);
+                if (segment.To > minutes)
+                    coarsened.Add(segment with { From = minutes });
+            }
+            else if (segment.Grain == LedgerGrain.Hour)
+            {
+                AddHours(coarsened, segment, held);
+            }
+            else
+            {
+                coarsened.Add(segment);
+            }
+        }
+        return coarsened;
+    }
+
+    // An hourly slice, read from days before the hour horizon.
+    private static void AddHours(List<LedgerSegment> segments, LedgerSegment hours, LedgerHorizons held)
+    {
+        if (hours.From >= hours.To)
+            return;
+        if (held.Hours is { } horizon && hours.From < horizon)
+        {
+            segments.Add(new LedgerSegment(LedgerGrain.Day, hours.From, Min(hours.To, horizon)));
+            if (hours.To > horizon)
+                segments.Add(hours with { From = horizon });
+            return;
+        }
+        segments.Add(hours);
+    }
+
+    /// <summary>A bound moved to the next whole hour before the minute horizon, to the next whole day before the hour horizon.</summary>
+    internal static DateTime Snap(DateTime t, LedgerHorizons held)
+    {
+        if (held.Hours is { } hours && t < hours)
+            return CeilingTo(t, TimeSpan.TicksPerDay);
+        if (held.Minutes is { } minutes && t < minutes)
+            return CeilingTo(t, TimeSpan.TicksPerHour);
+        return t;
+    }
+
+    private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
+
     internal static DateTime FloorTo(DateTime t, long ticks) => new(t.Ticks - (t.Ticks % ticks), DateTimeKind.Utc);
 
     internal static DateTime CeilingTo(DateTime t, long ticks) =>
@@ -105,7 +164,8 @@ internal static class CostQueryPlan
     /// <param name="query">The question.</param>
     /// <param name="command">Receives the SQL and its parameters.</param>
     /// <param name="coarsest">The coarsest table allowed; <see cref="LedgerGrain.Minute"/> reads raw minutes only (the benchmark's baseline).</param>
-    internal static void Build(CostQuery query, DuckDBCommand command, LedgerGrain coarsest = LedgerGrain.Day)
+    /// <param name="held">What retention still holds (<see cref="Plan"/>); default: everything.</param>
+    internal static void Build(CostQuery query, DuckDBCommand command, LedgerGrain coarsest = LedgerGrain.Day, LedgerHorizons held = default)
     {
         if (query.Step is { } step && (step <= TimeSpan.Zero || step.Ticks % TimeSpan.TicksPerMinute != 0))
             throw new ArgumentException($"A report step must be a positive whole number of minutes, not {step}.", nameof(query));
@@ -113,7 +173,7 @@ internal static class CostQueryPlan
         var from = query.From.UtcDateTime;
         var to = query.To.UtcDateTime;
         var allowed = CoarsestFor(from, query.Step);
-        var segments = Split(from, to, allowed < coarsest ? allowed : coarsest);
+        var segments = Plan(from, to, allowed < coarsest ? allowed : coarsest, held);
 
         var keys = new StringBuilder();
         for (var i = 0; i < query.By.Count; i++)

@@ -81,6 +81,7 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocu
             await connection.OpenAsync(ct).ConfigureAwait(false);
             store = new DuckDbCostStore(connection, databasePath, logger ?? NullLogger.Instance, migrations) { Time = time ?? TimeProvider.System };
             await store.MigrateAsync(ct).ConfigureAwait(false);
+            await store.LoadDroppedAsync(ct).ConfigureAwait(false);
             for (var i = 0; i < ReadConnections; i++)
             {
                 // Same database instance: DuckDB.NET shares a file's database among the process's connections to it;
@@ -138,6 +139,7 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocu
     public async Task WriteAsync(IReadOnlyList<CostLine> lines, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lines);
+        lines = Retained(lines);
         if (lines.Count == 0)
             return;
 
@@ -479,7 +481,7 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocu
 
         using var lease = await ReadAsync(cancellationToken).ConfigureAwait(false);
         using var command = lease.Connection.CreateCommand();
-        CostQueryPlan.Build(query, command, coarsest);
+        CostQueryPlan.Build(query, command, coarsest, Held);
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var keyCount = query.By.Count;
         var hasBucket = query.Step is not null;
@@ -690,10 +692,15 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocu
         // Through the hourly rollup (a row for every hour the ledger has minutes in), then only the first and last
         // hour's minutes: a plain MIN/MAX over cost_minutes scans the whole ledger once writes have made DuckDB's
         // column statistics inexact (≈630 ms on 90 days × 2,000 GPUs, docs/performance.md).
+        // Where retention dropped the first hour's minutes (or the first day's hours), the span starts at the first
+        // hour (or day) a rollup still holds, so "since the beginning" keeps covering every cost still known.
         command.CommandText = """
-            WITH h AS (SELECT MIN(hour) AS lo, MAX(hour) AS hi FROM cost_hourly)
-            SELECT (SELECT MIN(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.lo AND m.minute < h.lo + INTERVAL 1 HOUR),
-                   (SELECT MAX(m.minute) FROM cost_minutes m, h WHERE m.minute >= h.hi AND m.minute < h.hi + INTERVAL 1 HOUR)
+            WITH h AS (SELECT MIN(hour) AS lo, MAX(hour) AS hi FROM cost_hourly),
+                 d AS (SELECT MIN(day) AS lo, MAX(day) AS hi FROM cost_daily)
+            SELECT CASE WHEN h.lo IS NULL OR d.lo + INTERVAL 1 DAY <= h.lo THEN d.lo
+                        ELSE COALESCE((SELECT MIN(m.minute) FROM cost_minutes m WHERE m.minute >= h.lo AND m.minute < h.lo + INTERVAL 1 HOUR), h.lo) END,
+                   COALESCE((SELECT MAX(m.minute) FROM cost_minutes m WHERE m.minute >= h.hi AND m.minute < h.hi + INTERVAL 1 HOUR), h.hi, d.hi)
+            FROM h, d
             """;
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0))
@@ -816,5 +823,8 @@ public sealed partial class DuckDbCostStore : ICostStore, IActionAuditLog, IFocu
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Checkpoint of cost store {Path} failed on close")]
         public static partial void CheckpointFailed(ILogger logger, Exception exception, string path);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Skipped {Lines} ledger lines older than the retention horizon {Horizon:yyyy-MM-dd HH:mm} UTC: their minutes are no longer kept (storage.retention.minutes)")]
+        public static partial void OlderThanRetention(ILogger logger, int lines, DateTime horizon);
     }
 }
