@@ -41,6 +41,10 @@ public sealed class TelemetryMapper
     private readonly Dictionary<(string Node, string Device), double> _transmitted = [];
     private DateTimeOffset? _ksmTime;
 
+    // dcgm-exporter's HPC job mapping (hpc_job label): per node, the Slurm jobs the mapper has told the engine hold
+    // each GPU, every job it has seen there, and which (job, GPU) pairs it already released.
+    private readonly Dictionary<string, HpcNode> _hpcNodes = new(StringComparer.Ordinal);
+
     // Per-batch scratch, cleared at the start of each Map call.
     private readonly List<FleetEvent> _events = [];
     private readonly Dictionary<string, (DateTimeOffset First, DateTimeOffset Last)> _seenNodes = new(StringComparer.Ordinal);
@@ -48,6 +52,7 @@ public sealed class TelemetryMapper
     private readonly Dictionary<(string Workload, string Metric), DateTimeOffset> _touchedCounters = [];
     private readonly Dictionary<string, (DateTimeOffset Time, long Bytes)> _sentBytes = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Node, int Gpu), (DateTimeOffset Time, double Busy)> _migBusy = [];
+    private readonly Dictionary<(string Node, int Gpu, DateTimeOffset Time), SortedSet<string>> _hpcSeen = [];
 
     /// <summary>Creates a mapper with <paramref name="options"/> (defaults when null).</summary>
     public TelemetryMapper(TelemetryMapperOptions? options = null)
@@ -83,6 +88,7 @@ public sealed class TelemetryMapper
         _touchedCounters.Clear();
         _sentBytes.Clear();
         _migBusy.Clear();
+        _hpcSeen.Clear();
 
         for (var i = 0; i < samples.Count; i++)
             MapSample(samples[i]);
@@ -103,6 +109,7 @@ public sealed class TelemetryMapper
 
         AnnounceWorkloads();
         AllocateGpus();
+        AllocateHpcJobs();
         EmitMigUtilization();
         EmitWorkCounters();
         EmitTransfers();
@@ -465,9 +472,38 @@ public sealed class TelemetryMapper
         }
 
         var node = ResolveNode(host, nodeLabel, null);
+
+        // HPC job mapping: the Slurm job on this GPU, by the node's own name (the Slurm connector's node id) when the
+        // mapper does not know the node from kube_node_labels or burnrate_node_info.
+        var hpcJob = sample.Get("hpc_job");
+        var hpcNode = node?.Name ?? (!string.IsNullOrEmpty(host) ? host : nodeLabel);
+        var usedForJob = false;
+        // An unlabelled series counts (as "no job") on a node the mapping is on, and for GPU_UTIL (one a GPU a scrape)
+        // anywhere, so a GPU listed before the first labelled one of its node is seen too.
+        if (!isMig && !string.IsNullOrEmpty(hpcNode)
+            && (!string.IsNullOrEmpty(hpcJob) || _hpcNodes.ContainsKey(hpcNode) || name.Equals("DCGM_FI_DEV_GPU_UTIL", StringComparison.OrdinalIgnoreCase)))
+        {
+            // A batch may hold several scrapes: the jobs are kept per sample time, each scrape applied in turn.
+            var gpuAt = (hpcNode, index, time);
+            if (!_hpcSeen.TryGetValue(gpuAt, out var seen))
+            {
+                seen = new SortedSet<string>(StringComparer.Ordinal);
+                _hpcSeen.Add(gpuAt, seen);
+            }
+            if (!string.IsNullOrEmpty(hpcJob))
+            {
+                foreach (var job in hpcJob.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    seen.Add(job);
+                usedForJob = true;
+            }
+        }
+
         if (node is null)
         {
-            Stats.Ignore(SampleIgnoreReason.GpuOnUnknownNode);
+            if (usedForJob)
+                Stats.Use();
+            else
+                Stats.Ignore(SampleIgnoreReason.GpuOnUnknownNode);
             return;
         }
         node.DcgmGpus = Math.Max(node.DcgmGpus, index + 1);
@@ -490,10 +526,72 @@ public sealed class TelemetryMapper
             Stats.Use();
             return;
         }
-        if (usedForPod)
+        if (usedForPod || usedForJob)
             Stats.Use();
         else
             Stats.Ignore(SampleIgnoreReason.UnknownMetric);
+    }
+
+    /// <summary>The workload id of a Slurm job named by dcgm-exporter's <c>hpc_job</c> label: the Slurm connector's (<c>slurm:4242</c>).</summary>
+    public static string HpcJobWorkloadId(string jobId) => "slurm:" + jobId;
+
+    /// <summary>
+    /// dcgm-exporter's HPC job mapping: where a GPU's series carry <c>hpc_job</c>, the jobs they name hold that GPU
+    /// (each an equal share when several do), whatever the Slurm connector said; a job the label no longer names on a
+    /// GPU (the series of a node with the mapping on, without that job) is released from it. A GPU whose series this
+    /// batch does not carry is left as it is.
+    /// </summary>
+    private void AllocateHpcJobs()
+    {
+        foreach (var scrape in _hpcSeen.GroupBy(p => p.Key.Time).OrderBy(g => g.Key))
+        {
+            var time = scrape.Key;
+            // Every job of this scrape is known on its node before any GPU is looked at, so a GPU listed before the
+            // job's own GPU is released from it too.
+            foreach (var ((nodeName, _, _), jobs) in scrape)
+            {
+                if (jobs.Count == 0)
+                    continue;
+                if (!_hpcNodes.TryGetValue(nodeName, out var known))
+                {
+                    known = new HpcNode();
+                    _hpcNodes.Add(nodeName, known);
+                }
+                known.Known.UnionWith(jobs);
+            }
+            foreach (var ((nodeName, gpu, _), jobs) in scrape.OrderBy(p => p.Key.Node, StringComparer.Ordinal).ThenBy(p => p.Key.Gpu))
+            {
+                if (!_hpcNodes.TryGetValue(nodeName, out var hpc))
+                    continue;
+                var held = hpc.Holders.TryGetValue(gpu, out var h) ? h : [];
+                var share = jobs.Count == 1 ? GpuShare.Whole : GpuShare.Shared(1, Math.Max(jobs.Count, 1));
+                foreach (var job in jobs)
+                {
+                    hpc.Released.Remove((job, gpu));
+                    if (!held.Contains(job) || held.Count != jobs.Count)
+                        _events.Add(new GpuAllocated(time, HpcJobWorkloadId(job), nodeName, gpu, share));
+                }
+                // The label wins: a job known on this node but not named on this GPU does not hold it (a connector's
+                // guess of its indexes, or a job that ended), released once.
+                foreach (var job in hpc.Known.Order(StringComparer.Ordinal))
+                {
+                    if (!jobs.Contains(job) && hpc.Released.Add((job, gpu)))
+                        _events.Add(new GpuReleased(time, HpcJobWorkloadId(job), nodeName, gpu));
+                }
+                if (jobs.Count == 0)
+                    hpc.Holders.Remove(gpu);
+                else
+                    hpc.Holders[gpu] = new HashSet<string>(jobs, StringComparer.Ordinal);
+                hpc.Gpus = Math.Max(hpc.Gpus, gpu + 1);
+            }
+        }
+        foreach (var hpc in _hpcNodes.Values)
+        {
+            // Forget a job once it holds nothing on the node and was released from each of its GPUs.
+            hpc.Known.RemoveWhere(job => !hpc.Holders.Values.Any(set => set.Contains(job))
+                && Enumerable.Range(0, hpc.Gpus).All(g => hpc.Released.Contains((job, g))));
+            hpc.Released.RemoveWhere(p => !hpc.Known.Contains(p.Job));
+        }
     }
 
     private void EmitMigUtilization()
@@ -849,6 +947,15 @@ public sealed class TelemetryMapper
     // ---- State ----
 
     private readonly record struct PodKey(string Namespace, string Name);
+
+    /// <summary>A node's GPUs as the <c>hpc_job</c> label last said: holders per GPU, jobs seen, releases sent.</summary>
+    private sealed class HpcNode
+    {
+        public Dictionary<int, HashSet<string>> Holders { get; } = [];
+        public HashSet<string> Known { get; } = new(StringComparer.Ordinal);
+        public HashSet<(string Job, int Gpu)> Released { get; } = [];
+        public int Gpus { get; set; }
+    }
 
     private readonly record struct GpuIdentity(string? Host, string? NodeLabel, int Index);
 
