@@ -105,13 +105,7 @@ public static class EventsDecoder
             case "gpu_released":
                 return new GpuReleased(time, at.Required("workload_id"), at.Required("node_id"), at.Int("gpu_index", required: true));
             case "cpu_allocated":
-            {
-                var cpus = at.Int("cpus", required: true);
-                var nodeCpus = at.Int("node_cpus", required: true);
-                if (cpus <= 0 || nodeCpus <= 0 || cpus > nodeCpus)
-                    throw Invalid(index, "cpus", string.Create(CultureInfo.InvariantCulture, $"must be between 1 and node_cpus, got {cpus} of {nodeCpus}"));
-                return new CpuAllocated(time, at.Required("workload_id"), at.Required("node_id"), cpus, nodeCpus);
-            }
+                return CpuAllocation(at, index, time);
             case "bytes_transferred":
                 return new BytesTransferred(time, at.Required("workload_id"), at.Required("node_id"), at.TransferKind("kind"), at.Long("bytes"));
             case "storage_changed":
@@ -122,6 +116,15 @@ public static class EventsDecoder
             default:
                 throw Invalid(index, "type", $"unknown event type '{type}'; known: {string.Join(", ", Types)}");
         }
+    }
+
+    private static CpuAllocated CpuAllocation(Event at, int index, DateTimeOffset time)
+    {
+        var cpus = at.Int("cpus", required: true);
+        var nodeCpus = at.Int("node_cpus", required: true);
+        if (cpus <= 0 || nodeCpus <= 0 || cpus > nodeCpus)
+            throw Invalid(index, "cpus", string.Create(CultureInfo.InvariantCulture, $"must be between 1 and node_cpus, got {cpus} of {nodeCpus}"));
+        return new CpuAllocated(time, at.Required("workload_id"), at.Required("node_id"), cpus, nodeCpus);
     }
 
     private static NodeSpec Node(Event node) => new(
