@@ -37,6 +37,7 @@ public sealed class TelemetryMapper
     private readonly Dictionary<string, PodKey> _podByIp = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<PodKey>> _workloadPods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, WorkloadInfo> _workloadInfo = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, decimal> _estimates = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Workload, string Metric), Dictionary<string, SeriesCounter>> _counters = [];
     private readonly Dictionary<(string Node, string Device), double> _transmitted = [];
     private DateTimeOffset? _ksmTime;
@@ -75,6 +76,12 @@ public sealed class TelemetryMapper
     public MapperStats Stats { get; } = new();
 
     /// <summary>
+    /// The prices Metaflow steps' launch-time estimates are taken from (the engine's price book; the ingest pipeline
+    /// sets it); null: no estimates. Read, never written.
+    /// </summary>
+    public IPriceBook? Prices { get; set; }
+
+    /// <summary>
     /// Maps one batch of samples (any mix of sources, any order) to the events it implies, ordered by time. Within a
     /// batch, facts that depend on each other (a pod's labels, its node, its GPU request, the node's GPU count) are
     /// joined before anything is announced, so a batch from one scrape of each exporter gives the complete picture.
@@ -109,6 +116,7 @@ public sealed class TelemetryMapper
 
         AnnounceWorkloads();
         AllocateGpus();
+        EstimateMetaflowSteps();
         AllocateHpcJobs();
         EmitMigUtilization();
         EmitWorkCounters();
@@ -697,6 +705,47 @@ public sealed class TelemetryMapper
         }
     }
 
+    /// <summary>
+    /// A Metaflow step's launch-time estimate: each of its task pods' GPU requests (<c>@resources(gpu=N)</c>) as that
+    /// share of its node's instance price when the pod was first seen (spot without a spot price: on demand), summed over
+    /// the step's pods; announced again (a <see cref="WorkloadStarted"/> with the new estimate) whenever a pod adds to it.
+    /// </summary>
+    private void EstimateMetaflowSteps()
+    {
+        if (Prices is null)
+            return;
+        Dictionary<string, DateTimeOffset>? changed = null;
+        foreach (var pod in _pods.Values)
+        {
+            if (pod.Estimate is not null || pod.WorkloadId is not { } workload || !workload.StartsWith("metaflow:", StringComparison.Ordinal)
+                || pod.FirstSeen is not { } since || pod.Node is null || !_nodes.TryGetValue(pod.Node, out var node) || !node.LabelsSeen)
+                continue;
+            var gpus = 0;
+            foreach (var ((_, profile), count) in pod.Requests)
+            {
+                if (profile.Length == 0)
+                    gpus += count;
+            }
+            var physical = node.PhysicalGpus();
+            if (gpus == 0 || physical == 0)
+                continue;
+            var spec = node.BuildSpec(_options.DefaultProvider);
+            var price = Prices.Find(spec.Provider, spec.Region, spec.Zone, spec.InstanceType, spec.Capacity, since)
+                ?? (spec.Capacity == CapacityType.Spot ? Prices.Find(spec.Provider, spec.Region, spec.Zone, spec.InstanceType, CapacityType.OnDemand, since) : null);
+            if (price is null)
+                continue;
+            pod.Estimate = decimal.Round(price.PricePerHour * Math.Min(gpus, physical) / physical, 9, MidpointRounding.AwayFromZero);
+            _estimates[workload] = _estimates.GetValueOrDefault(workload) + pod.Estimate.Value;
+            changed ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+            changed[workload] = changed.TryGetValue(workload, out var t) && t > since ? t : since;
+        }
+        foreach (var (workload, time) in changed ?? [])
+        {
+            if (_workloadInfo.TryGetValue(workload, out var info))
+                _events.Add(new WorkloadStarted(time, info, _estimates[workload]));
+        }
+    }
+
     private List<(int Gpu, string Profile)> PreferredGpus(PodState pod, NodeState node)
     {
         var result = new List<(int, string)>();
@@ -817,11 +866,14 @@ public sealed class TelemetryMapper
             if (pod.WorkloadId is not { } workload || !_workloadPods.TryGetValue(workload, out var members))
                 continue;
             members.Remove(pod.Key);
+            if (pod.Estimate is { } part && _estimates.TryGetValue(workload, out var estimate))
+                _estimates[workload] = estimate - part; // the next pod's estimate adds to what still runs
             if (members.Count == 0)
             {
                 // The workload's last pod: stopping it releases all its GPUs in the engine.
                 _workloadPods.Remove(workload);
                 _workloadInfo.Remove(workload);
+                _estimates.Remove(workload);
                 _events.Add(new WorkloadStopped(now, workload));
                 continue;
             }
@@ -981,6 +1033,8 @@ public sealed class TelemetryMapper
         public HashSet<DcgmGpu> DcgmGpus { get; } = [];
         public string? WorkloadId { get; set; }
         public bool Allocated { get; set; }
+        /// <summary>Its part of its workload's launch-time estimate ($/h), once priced.</summary>
+        public decimal? Estimate { get; set; }
         public List<(string Node, int Gpu)> Holds { get; } = [];
     }
 
