@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using Burnrate.Configuration;
 using Burnrate.Ingest;
 using Burnrate.Pricing;
@@ -185,6 +186,9 @@ public static class IngestEndpoints
     /// that are logged and applied as a <c>POST /api/v1/events</c> body. <c>instance_type</c> (required) and
     /// <c>capacity</c> (<c>on_demand</c>) name the job queue's instance.
     /// </summary>
+    /// <summary>The running Batch jobs of each step, per ingest pipeline (one per server), so a step stops with its last job.</summary>
+    private static readonly ConditionalWeakTable<IngestPipeline, AwsBatchSteps> s_batchSteps = new();
+
     private static async Task<IResult> PostAwsBatchEventsAsync(HttpContext context, CancellationToken cancellationToken)
     {
         const IngestKind Kind = IngestKind.Events;
@@ -206,7 +210,7 @@ public static class IngestEndpoints
         IReadOnlyList<FleetEvent> events;
         try
         {
-            translated = AwsBatchEvents.Translate(body.Span, instanceType, capacity, ingest.Cost.Prices, out _);
+            translated = AwsBatchEvents.Translate(body.Span, instanceType, capacity, ingest.Cost.Prices, out _, s_batchSteps.GetValue(ingest, _ => new AwsBatchSteps()));
             events = EventsDecoder.Decode(translated);
         }
         catch (InvalidTelemetryException e)

@@ -231,7 +231,7 @@ public static class OpenApiDocument
         },
         ["Event"] = Object("A lifecycle or usage event (fields per type in docs/api.md)",
             [("type", Enum("node_started", "node_stopped", "capacity_changed", "price_changed", "workload_started", "workload_stopped",
-                "gpu_allocated", "gpu_released", "bytes_transferred", "storage_changed", "work_counter")), ("time", Time())],
+                "gpu_allocated", "gpu_released", "cpu_allocated", "bytes_transferred", "storage_changed", "work_counter")), ("time", Time())],
             "type", "time"),
         ["EventsAccepted"] = Object("", [("accepted", Integer())], "accepted"),
         ["Costs"] = Object("GET /api/v1/costs",

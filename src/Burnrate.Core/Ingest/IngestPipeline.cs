@@ -45,6 +45,7 @@ public sealed partial class IngestPipeline : IDisposable
     {
         _cost = cost;
         _mapper = mapper;
+        _mapper.Prices ??= cost.Prices; // Metaflow steps' launch-time estimates, from the prices the engine rates with
         _wal = wal;
         _options = options ?? new IngestOptions();
         _logger = logger ?? NullLogger.Instance;

@@ -160,6 +160,9 @@ public sealed class RatingEngine
             case GpuAllocated a:
                 Allocate(a, time);
                 break;
+            case CpuAllocated c:
+                AllocateCpu(c, time);
+                break;
             case GpuReleased r:
                 if (_nodes.TryGetValue(r.NodeId, out var released) && released.Release(r.GpuIndex, r.WorkloadId, time))
                     break;
@@ -338,6 +341,22 @@ public sealed class RatingEngine
         node.Allocate(a.GpuIndex, a.WorkloadId, a.Share, time);
     }
 
+    private void AllocateCpu(CpuAllocated c, DateTimeOffset time)
+    {
+        if (!_nodes.TryGetValue(c.NodeId, out var node) || c.Cpus <= 0 || c.Cpus > c.NodeCpus)
+        {
+            OrphanEvents++;
+            return;
+        }
+        if (!_workloads.TryGetValue(c.WorkloadId, out var workload))
+        {
+            workload = new WorkloadState(_rules.Apply(new WorkloadInfo(c.WorkloadId, "", c.WorkloadId)), time, null);
+            _workloads.Add(c.WorkloadId, workload);
+        }
+        workload.Nodes.Add(c.NodeId);
+        node.AllocateCpu(c.WorkloadId, GpuShare.Shared(c.Cpus, c.NodeCpus), time);
+    }
+
     private void ApplyPrice(PriceChanged p, DateTimeOffset time)
     {
         var template = _prices.Find(p.Provider, p.Region, p.Zone, p.InstanceType, p.Capacity, time)
@@ -355,6 +374,8 @@ public sealed class RatingEngine
             memory = template.MemoryGiB;
             model = template.GpuModel;
         }
+        if (p.GpuPricePerHour is { } perGpu)
+            gpuPrice = perGpu; // the sender's own split (an on-prem $/GPU-hour)
         _prices.Add(new InstancePrice(p.Provider, p.Region, p.Zone, p.InstanceType, p.Capacity, p.PricePerHour,
             decimal.Round(gpuPrice, 9, MidpointRounding.AwayFromZero), gpuCount, model, vcpus, memory, time, "price-event"));
     }
@@ -499,6 +520,26 @@ public sealed class RatingEngine
                 used += f;
             if (idle.NanosPerHour > 0 || holders.Count == 0)
                 lines.Add(new SegmentLine(new LineKey(spec.Id, g, WorkloadInfo.IdleId, CostComponent.Gpu), idle, new Fraction(used.Denominator - used.Numerator, used.Denominator)));
+        }
+
+        // CPU shares of workloads holding no GPU here take their share of what the GPU holders leave of the compute
+        // part, in workload id order, each at most what is still free: GPU holders pay exactly what they did without them.
+        node.CpuHoldersAt(at, _holders);
+        if (_holders.Count > 0)
+        {
+            var taken = Fraction.Zero;
+            foreach (var share in nodeShares.Values)
+                taken += share;
+            foreach (var cpu in _holders)
+            {
+                if (nodeShares.ContainsKey(cpu.WorkloadId) || taken.Numerator >= taken.Denominator)
+                    continue;
+                var wanted = Fraction.Of(cpu.Share);
+                var free = new Fraction(taken.Denominator - taken.Numerator, taken.Denominator);
+                var share = wanted.Numerator * free.Denominator <= free.Numerator * wanted.Denominator ? wanted : free;
+                nodeShares[cpu.WorkloadId] = share;
+                taken += share;
+            }
         }
 
         var left = computeRate.NanosPerHour;
@@ -845,6 +886,7 @@ public sealed class RatingEngine
         WorkloadStopped w => _workloads.ContainsKey(w.WorkloadId),
         GpuAllocated a => _workloads.ContainsKey(a.WorkloadId),
         GpuReleased r => _workloads.ContainsKey(r.WorkloadId),
+        CpuAllocated c => _workloads.ContainsKey(c.WorkloadId),
         WorkCounter => false, // a total, replaced by the next one; replay rebuilds it from retained telemetry
         StorageChanged s => _volumes.ContainsKey(s.VolumeId),
         _ => false,

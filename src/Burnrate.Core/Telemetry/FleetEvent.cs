@@ -26,8 +26,13 @@ public sealed record NodeHeartbeat(DateTimeOffset Time, NodeSpec Node) : FleetEv
 /// <summary>The capacity type under a running machine changed (spot reclaimed and replaced by on-demand, for example).</summary>
 public sealed record CapacityChanged(DateTimeOffset Time, string NodeId, CapacityType Capacity) : FleetEvent(Time);
 
-/// <summary>A new spot (or any) price took effect for an instance type in a region or zone.</summary>
-public sealed record PriceChanged(DateTimeOffset Time, string Provider, string Region, string Zone, string InstanceType, CapacityType Capacity, decimal PricePerHour) : FleetEvent(Time);
+/// <summary>
+/// A new spot (or any) price took effect for an instance type in a region or zone. <paramref name="GpuPricePerHour"/>,
+/// when given, is the part of the price each GPU accounts for (an on-prem node's $/GPU-hour); the rest is the node's
+/// CPU/memory part. Without it the split is taken from the price book's entry for the same instance, if any.
+/// </summary>
+public sealed record PriceChanged(DateTimeOffset Time, string Provider, string Region, string Zone, string InstanceType, CapacityType Capacity, decimal PricePerHour,
+    decimal? GpuPricePerHour = null) : FleetEvent(Time);
 
 /// <summary>A workload became known; <paramref name="EstimatePerHour"/> is the launch-time estimate in $/hour, if one was given.</summary>
 public sealed record WorkloadStarted(DateTimeOffset Time, WorkloadInfo Workload, decimal? EstimatePerHour = null) : FleetEvent(Time);
@@ -37,6 +42,13 @@ public sealed record WorkloadStopped(DateTimeOffset Time, string WorkloadId) : F
 
 /// <summary>A workload took (part of) one GPU of a node.</summary>
 public sealed record GpuAllocated(DateTimeOffset Time, string WorkloadId, string NodeId, int GpuIndex, GpuShare Share) : FleetEvent(Time);
+
+/// <summary>
+/// A workload holding no GPU of a node took <paramref name="Cpus"/> of its <paramref name="NodeCpus"/> CPUs (a CPU-only
+/// Slurm job on a GPU node): it pays that share of the node's CPU/memory part, out of what the node's GPU holders leave.
+/// It ends with the workload or the node.
+/// </summary>
+public sealed record CpuAllocated(DateTimeOffset Time, string WorkloadId, string NodeId, int Cpus, int NodeCpus) : FleetEvent(Time);
 
 /// <summary>A workload gave back its part of one GPU.</summary>
 public sealed record GpuReleased(DateTimeOffset Time, string WorkloadId, string NodeId, int GpuIndex) : FleetEvent(Time);

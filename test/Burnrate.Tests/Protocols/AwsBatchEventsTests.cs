@@ -113,6 +113,47 @@ public sealed class AwsBatchEventsTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_step_stops_when_its_last_running_batch_job_stops_and_starts_again_with_a_new_task()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _server = await LiveServer.StartAsync(Path.Combine(_dir, "server"), _time);
+        const string Query = "?instance_type=p4d.24xlarge";
+        const string Step = "metaflow:TrainFlow/1234/train";
+        async Task<(string State, string? Ended)> StepAsync()
+        {
+            await _server.Ingest.DrainAsync(ct);
+            var w = JsonDocument.Parse(await _http.GetStringAsync(_server.Url + "/api/v1/workloads/" + Uri.EscapeDataString(Step), ct)).RootElement;
+            return (w.GetProperty("state").GetString()!, w.GetProperty("ended").ValueKind == JsonValueKind.Null ? null : w.GetProperty("ended").GetString());
+        }
+        async Task PostOkAsync(params object[] events)
+        {
+            using var r = await PostAsync(Query, events);
+            Assert.Equal(HttpStatusCode.Accepted, r.StatusCode);
+        }
+
+        // A foreach: tasks 2 (12:00–12:20) and 3 (12:05–12:30) of the train step.
+        await PostOkAsync(Change("j2", "ana-TrainFlow-1234-train-2-0", "RUNNING", 1, s_start, null), Change("j3", "ana-TrainFlow-1234-train-3-0", "RUNNING", 1, s_start.AddMinutes(5), null));
+        await PostOkAsync(Change("j2", "ana-TrainFlow-1234-train-2-0", "SUCCEEDED", 1, s_start, s_start.AddMinutes(20)));
+        Assert.Equal(("running", (string?)null), await StepAsync()); // task 3 still runs
+        // EventBridge may deliver late: task 2's RUNNING again does not make it run (nor cost).
+        await PostOkAsync(Change("j2", "ana-TrainFlow-1234-train-2-0", "RUNNING", 1, s_start, null));
+        await PostOkAsync(Change("j3", "ana-TrainFlow-1234-train-3-0", "FAILED", 1, s_start.AddMinutes(5), s_start.AddMinutes(30)));
+        Assert.Equal(("ended", (string?)"2025-06-15T12:30:00Z"), await StepAsync());
+
+        // A retry (attempt 1 of task 3) at 12:35 starts the step again.
+        await PostOkAsync(Change("j4", "ana-TrainFlow-1234-train-3-1", "RUNNING", 1, s_start.AddMinutes(35), null));
+        Assert.Equal(("running", (string?)null), await StepAsync());
+        await PostOkAsync(Change("j4", "ana-TrainFlow-1234-train-3-1", "SUCCEEDED", 1, s_start.AddMinutes(35), s_start.AddMinutes(40)));
+        Assert.Equal(("ended", (string?)"2025-06-15T12:40:00Z"), await StepAsync());
+
+        await _server.Ingest.RateAsync(s_start.AddMinutes(45), ct);
+        var body = await _http.GetStringAsync(_server.Url + "/api/v1/costs?by=workload&from=2025-06-15T12:00:00Z&to=2025-06-15T12:45:00Z", ct);
+        var cost = JsonDocument.Parse(body).RootElement.GetProperty("rows").EnumerateArray()
+            .Single(r => r.GetProperty("keys").GetProperty("workload").GetString() == Step).GetProperty("cost_usd").GetString()!;
+        AssertUsd(OnDemandP4d / 8 * (20 + 25 + 5) / 60, decimal.Parse(cost, CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task Bad_requests_are_refused_naming_what_is_wrong()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -52,6 +52,44 @@ public sealed class MetaflowOnKubernetesTests
     };
 
     [Fact]
+    public async Task A_steps_gpu_request_on_a_known_instance_is_its_estimate_and_a_dearer_hour_fires_estimate_exceeded()
+    {
+        var config = BurnrateConfig.Parse("""
+            rules:
+              - name: over-estimate
+                kind: estimate_exceeded
+                tolerance_percent: 10
+            """);
+        var (book, rateCard) = PricingSetup.Load(config);
+        var options = config.ToRatingOptions();
+        await using var store = await DuckDbCostStore.OpenAsync(":memory:", ct: Ct);
+        var sink = new RecordingAlertSink();
+        var engine = new RatingEngine(book, rateCard, config.ToAttributionRules(), options);
+        using var pipeline = new CostPipeline(engine, store, options) { Alerts = new AlertEngine(config.ToAlertRules(), sink) };
+        var mapper = new TelemetryMapper(config.ToMapperOptions()) { Prices = book };
+        var onDemand = book.Find("aws", "us-east-1", "", "p4d.24xlarge", CapacityType.OnDemand, s_t0)!.PricePerHour;
+
+        for (var s = 0; s < 20 * 60; s += 15)
+        {
+            var at = s_t0.AddSeconds(s);
+            if (s == 10 * 60) // from 09:10 the instance costs twice as much (a price event, as a feed would send)
+                pipeline.Apply([new Burnrate.Telemetry.PriceChanged(at, "aws", "us-east-1", "", "p4d.24xlarge", CapacityType.OnDemand, onDemand * 2)]);
+            var parsed = new ExpositionParser(strict: true).Parse(Encoding.UTF8.GetBytes(Page([("1", "train", 1)])), at.ToUnixTimeMilliseconds());
+            pipeline.Apply(mapper.Map(parsed.Samples));
+            await pipeline.RateClosedMinutesAsync(at, Ct);
+        }
+
+        // @resources(gpu=1) on the p4d.24xlarge (8 GPUs): an eighth of its on-demand price at launch.
+        var step = Assert.Single(engine.Workloads, w => w.Info.Id == "metaflow:TrainFlow/1/train");
+        Assert.Equal(decimal.Round(onDemand / 8, 9), step.EstimatePerHour);
+        Assert.Equal(2.744705250m, step.EstimatePerHour);
+        // Until 09:10 the step burns its estimate exactly: no alert; then twice it.
+        var fired = Assert.Single(sink.All, n => n.State == AlertState.Firing && n.Rule == "over-estimate");
+        Assert.Equal("metaflow:TrainFlow/1/train", fired.Labels["workload"]);
+        Assert.True(fired.StartsAt >= s_t0.AddMinutes(10), $"fired at {fired.StartsAt:O}");
+    }
+
+    [Fact]
     public async Task Metaflow_pods_through_kube_state_metrics_give_cost_per_run_and_step_and_doubled_gpus_fire_step_change()
     {
         var config = BurnrateConfig.Parse("""

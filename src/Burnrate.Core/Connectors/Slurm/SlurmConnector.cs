@@ -271,6 +271,7 @@ public sealed partial class SlurmConnector : IConnector
                     Gpus = known.Gpus > 0 ? known.Gpus : job.Gpus,
                     GpuType = known.GpuType.Length > 0 ? known.GpuType : job.GpuType,
                     Cluster = known.Cluster.Length > 0 ? known.Cluster : job.Cluster,
+                    Cpus = known.Cpus > 0 ? known.Cpus : job.Cpus,
                 };
             }
             else
@@ -372,6 +373,20 @@ public sealed partial class SlurmConnector : IConnector
                             count++;
                             next.Hold(node, index, job.JobId, start);
                         }
+                        // A job holding no GPU here pays its CPUs' share of the node's non-GPU part (GPU jobs pay by GPUs, as before).
+                        if (job.GpusOn(node) == 0 && job.CpusOn(node) is var cpus and > 0
+                            && nodeInfo.TryGetValue(node, out var described) && described.Cpus > 0)
+                        {
+                            json.WriteStartObject();
+                            json.WriteString("type", "cpu_allocated");
+                            json.WriteString("time", Rfc3339(start));
+                            json.WriteString("workload_id", id);
+                            json.WriteString("node_id", node);
+                            json.WriteNumber("cpus", Math.Min(cpus, described.Cpus));
+                            json.WriteNumber("node_cpus", described.Cpus);
+                            json.WriteEndObject();
+                            count++;
+                        }
                     }
                     next.Started[job.JobId] = start;
                 }
@@ -435,6 +450,9 @@ public sealed partial class SlurmConnector : IConnector
                     json.WriteString("instance_type", instanceType);
                     json.WriteString("capacity", "on_demand");
                     json.WriteString("usd_per_hour", text);
+                    // The GPUs' part, so that the rest (node_hour) is the node's CPU/memory part CPU-only jobs share.
+                    if (gpus > 0 && rate is { } perGpu)
+                        json.WriteString("gpu_usd_per_hour", perGpu.ToString(CultureInfo.InvariantCulture));
                     json.WriteEndObject();
                     next.Prices[key] = text;
                     count++;

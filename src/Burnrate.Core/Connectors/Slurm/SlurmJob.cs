@@ -23,6 +23,7 @@ namespace Burnrate.Connectors.Slurm;
 /// <param name="GpuIndexes">Per node, the GPU indexes held when the source says (squeue's <c>gres_detail</c>); else empty.</param>
 /// <param name="GpuType">The GPU type from the TRES or GRES (<c>a100</c>), or empty.</param>
 /// <param name="Steps">Step ids (<c>batch</c>, <c>0</c>, ...), when the source lists them.</param>
+/// <param name="Cpus">CPUs allocated in all (<c>cpu</c> in the allocated TRES), 0 when the source does not say.</param>
 public sealed record SlurmJob(
     string JobId,
     long RawId,
@@ -41,13 +42,26 @@ public sealed record SlurmJob(
     int Gpus,
     IReadOnlyDictionary<string, IReadOnlyList<int>> GpuIndexes,
     string GpuType,
-    IReadOnlyList<string> Steps)
+    IReadOnlyList<string> Steps,
+    int Cpus = 0)
 {
     /// <summary>States in which a job is still on its nodes.</summary>
     public bool IsActive => State is "RUNNING" or "COMPLETING" or "SUSPENDED" or "CONFIGURING" or "STOPPED" or "RESIZING" or "SIGNALING" or "STAGE_OUT";
 
     /// <summary>Whether the job ran on nodes at all (a job cancelled while pending never did).</summary>
     public bool Ran => Start is not null && Nodes.Count > 0;
+
+    /// <summary>The CPUs on <paramref name="node"/>: an even share of <see cref="Cpus"/>, the first nodes taking the remainder.</summary>
+    public int CpusOn(string node)
+    {
+        var i = 0;
+        for (; i < Nodes.Count; i++)
+        {
+            if (Nodes[i] == node)
+                break;
+        }
+        return Nodes.Count == 0 || i == Nodes.Count ? 0 : Cpus / Nodes.Count + (i < Cpus % Nodes.Count ? 1 : 0);
+    }
 
     /// <summary>The GPUs on <paramref name="node"/>: the indexes' count when known, else an even share of <see cref="Gpus"/>.</summary>
     public int GpusOn(string node)

@@ -139,7 +139,8 @@ public static class SlurmJsonReader
             gpus,
             indexes,
             gpuType,
-            []);
+            [],
+            TresCpus(Str(job, "tres_alloc_str")));
     }
 
     private static SlurmJob ReadSacctJob(JsonElement job)
@@ -156,13 +157,16 @@ public static class SlurmJsonReader
             arrayTask = Long(array, "task_id");
         }
         var gpus = 0;
+        var cpus = 0;
         var gpuType = "";
         if (job.TryGetProperty("tres", out var tres) && tres.ValueKind == JsonValueKind.Object
             && tres.TryGetProperty("allocated", out var allocated) && allocated.ValueKind == JsonValueKind.Array)
         {
             foreach (var t in allocated.EnumerateArray())
             {
-                // {"type": "gres", "name": "gpu", "count": 2}; a typed one is named "gpu:a100".
+                // {"type": "gres", "name": "gpu", "count": 2}; a typed one is named "gpu:a100". {"type": "cpu", "count": 16}.
+                if (Str(t, "type") == "cpu")
+                    cpus = (int)(Long(t, "count") ?? 0);
                 if (Str(t, "type") != "gres")
                     continue;
                 var name = Str(t, "name");
@@ -211,7 +215,8 @@ public static class SlurmJsonReader
             gpus,
             new Dictionary<string, IReadOnlyList<int>>(),
             gpuType,
-            steps);
+            steps,
+            cpus);
     }
 
     /// <summary><c>nodes</c>: a host list string; later dialects may make it an object with a <c>range</c> or a <c>list</c>.</summary>
@@ -233,6 +238,17 @@ public static class SlurmJsonReader
         arrayJob > 0 && arrayTask is { } task
             ? string.Create(CultureInfo.InvariantCulture, $"{arrayJob}_{task}")
             : rawId.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>CPUs in an allocated-TRES string (<c>cpu=16</c>); 0 when absent.</summary>
+    public static int TresCpus(string tres)
+    {
+        foreach (var item in tres.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (item.StartsWith("cpu=", StringComparison.Ordinal) && int.TryParse(item.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out var cpus))
+                return cpus;
+        }
+        return 0;
+    }
 
     /// <summary>GPUs and GPU type in an allocated-TRES string: <c>billing=16,cpu=16,gres/gpu=8,gres/gpu:a100=8,mem=256G,node=1</c>.</summary>
     public static (int Gpus, string Type) TresString(string tres)

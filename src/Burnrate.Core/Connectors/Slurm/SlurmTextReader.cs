@@ -77,7 +77,7 @@ public static class SlurmTextReader
             jobs.Add(new SlurmJob(
                 jobId, raw, arrayJob, arrayTask, Get("JobName"), Get("User"), Get("Account"), Get("Partition"), Get("Cluster"), state,
                 ParseTime(Get("Submit"), i, "Submit"), state == "PENDING" ? null : start, active || state == "PENDING" ? null : end,
-                Hostlist.Expand(Get("NodeList")), gpus, new Dictionary<string, IReadOnlyList<int>>(), type, []));
+                Hostlist.Expand(Get("NodeList")), gpus, new Dictionary<string, IReadOnlyList<int>>(), type, [], SlurmJsonReader.TresCpus(Get("AllocTRES"))));
         }
         return new SlurmJobList(jobs, "sacct -P", "");
     }
@@ -118,7 +118,8 @@ public static class SlurmTextReader
             }
             if (gpus == 0)
                 gpus = SlurmJsonReader.TresString(Field("CfgTRES")).Gpus;
-            nodes.Add(new SlurmNode(Field("NodeName"), gpus, type, Field("State")));
+            var cpus = int.TryParse(Field("CPUTot"), NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : 0;
+            nodes.Add(new SlurmNode(Field("NodeName"), gpus, type, Field("State"), cpus));
         }
         return nodes;
     }
@@ -143,4 +144,5 @@ public static class SlurmTextReader
 /// <param name="Gpus">GPUs configured (GRES <c>gpu</c>).</param>
 /// <param name="GpuType">GPU type of the GRES (<c>a100</c>), or empty.</param>
 /// <param name="State">State (<c>IDLE</c>, <c>MIXED</c>, <c>DOWN+DRAIN</c>, ...).</param>
-public sealed record SlurmNode(string Name, int Gpus, string GpuType, string State);
+/// <param name="Cpus">CPUs (<c>CPUTot</c>), 0 when not given.</param>
+public sealed record SlurmNode(string Name, int Gpus, string GpuType, string State, int Cpus = 0);

@@ -59,7 +59,16 @@ public static class AwsBatchEvents
     /// body; <paramref name="count"/> is the number of events written (jobs not yet running write none).
     /// </summary>
     /// <exception cref="InvalidTelemetryException">An event is not a Batch job state change, misses a field, or the instance has no price.</exception>
-    public static byte[] Translate(ReadOnlySpan<byte> body, string instanceType, CapacityType capacity, IPriceBook prices, out int count)
+    /// <param name="body">The EventBridge event(s).</param>
+    /// <param name="instanceType">The job queue's instance type.</param>
+    /// <param name="capacity">The job queue's capacity.</param>
+    /// <param name="prices">Where the instance's price is found.</param>
+    /// <param name="count">The number of events written.</param>
+    /// <param name="steps">
+    /// The Batch jobs running per step workload, kept across requests: a step stops when its last running job does;
+    /// null: steps are never stopped.
+    /// </param>
+    public static byte[] Translate(ReadOnlySpan<byte> body, string instanceType, CapacityType capacity, IPriceBook prices, out int count, AwsBatchSteps? steps = null)
     {
         ArgumentNullException.ThrowIfNull(prices);
         JsonDocument document;
@@ -81,14 +90,14 @@ public static class AwsBatchEvents
             {
                 json.WriteStartArray();
                 for (var i = 0; i < items.Count; i++)
-                    count += Write(json, items[i], i, instanceType, capacity, prices);
+                    count += Write(json, items[i], i, instanceType, capacity, prices, steps);
                 json.WriteEndArray();
             }
             return stream.ToArray();
         }
     }
 
-    private static int Write(Utf8JsonWriter json, JsonElement e, int index, string instanceType, CapacityType capacity, IPriceBook prices)
+    private static int Write(Utf8JsonWriter json, JsonElement e, int index, string instanceType, CapacityType capacity, IPriceBook prices, AwsBatchSteps? steps)
     {
         InvalidTelemetryException Invalid(string what) => new(string.Create(CultureInfo.InvariantCulture, $"event {index}: {what}"));
         if (e.ValueKind != JsonValueKind.Object)
@@ -120,6 +129,9 @@ public static class AwsBatchEvents
         var queue = Str(d, "jobQueue") is { Length: > 0 } arn ? arn[(arn.LastIndexOf('/') + 1)..] : "";
         var metaflow = MetaflowBatchJob.Parse(jobName);
         var workload = metaflow is { } m ? $"metaflow:{m.Flow}/{m.RunId}/{m.Step}" : "aws-batch:" + jobName;
+        // A RUNNING delivered after the job's end (EventBridge does not keep order) says nothing new.
+        if (status == "RUNNING" && steps is not null && steps.HasEnded(workload, jobId))
+            return 0;
         var count = 0;
         count += Event(json, "price_changed", start, w =>
         {
@@ -177,10 +189,16 @@ public static class AwsBatchEvents
             count += Event(json, "gpu_allocated", start, w => { w.WriteString("workload_id", workload); w.WriteString("node_id", node); w.WriteNumber("gpu_index", g); });
         if (status != "RUNNING" && stopped is { } stop && stop >= start)
         {
-            // The step's workload is not stopped here: another task of the step (a foreach) may still run.
             for (var g = 0; g < gpus; g++)
                 count += Event(json, "gpu_released", stop, w => { w.WriteString("workload_id", workload); w.WriteString("node_id", node); w.WriteNumber("gpu_index", g); });
             count += Event(json, "node_stopped", stop, w => w.WriteString("node_id", node));
+            // The step stops with its last running job (another task of a foreach may still run); a later task starts it again.
+            if (steps is not null && steps.Stop(workload, jobId))
+                count += Event(json, "workload_stopped", stop, w => w.WriteString("workload_id", workload));
+        }
+        else
+        {
+            steps?.Start(workload, jobId);
         }
         return count;
     }
@@ -224,4 +242,54 @@ public static class AwsBatchEvents
     /// <summary>Epoch milliseconds; missing or 0 is unknown.</summary>
     private static DateTimeOffset? Millis(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var ms) && ms > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+}
+
+/// <summary>
+/// Which AWS Batch jobs of each step workload are running, as the job state changes seen so far say (in memory, one per
+/// server; safe for concurrent requests). A job seen ended is not running again, whatever order EventBridge delivers in.
+/// </summary>
+public sealed class AwsBatchSteps
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, HashSet<string>> _running = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _ended = new(StringComparer.Ordinal);
+
+    /// <summary>Job <paramref name="jobId"/> of <paramref name="workload"/> runs (unless it was seen ended).</summary>
+    public void Start(string workload, string jobId)
+    {
+        lock (_lock)
+        {
+            if (_ended.TryGetValue(workload, out var ended) && ended.Contains(jobId))
+                return;
+            if (!_running.TryGetValue(workload, out var running))
+                _running[workload] = running = new HashSet<string>(StringComparer.Ordinal);
+            running.Add(jobId);
+        }
+    }
+
+    /// <summary>Whether job <paramref name="jobId"/> of <paramref name="workload"/> was seen ended.</summary>
+    public bool HasEnded(string workload, string jobId)
+    {
+        lock (_lock)
+            return _ended.TryGetValue(workload, out var ended) && ended.Contains(jobId);
+    }
+
+    /// <summary>Job <paramref name="jobId"/> ended; true when no job of <paramref name="workload"/> is known to run any more.</summary>
+    public bool Stop(string workload, string jobId)
+    {
+        lock (_lock)
+        {
+            if (!_ended.TryGetValue(workload, out var ended))
+                _ended[workload] = ended = new HashSet<string>(StringComparer.Ordinal);
+            ended.Add(jobId);
+            if (_running.TryGetValue(workload, out var running))
+            {
+                running.Remove(jobId);
+                if (running.Count > 0)
+                    return false;
+                _running.Remove(workload);
+            }
+            return true;
+        }
+    }
 }

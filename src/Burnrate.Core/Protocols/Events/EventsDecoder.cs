@@ -24,7 +24,7 @@ public static class EventsDecoder
     public static IReadOnlyList<string> Types { get; } =
     [
         "node_started", "node_stopped", "capacity_changed", "price_changed", "workload_started", "workload_stopped",
-        "gpu_allocated", "gpu_released", "bytes_transferred", "storage_changed", "work_counter",
+        "gpu_allocated", "gpu_released", "cpu_allocated", "bytes_transferred", "storage_changed", "work_counter",
     ];
 
     /// <summary>Decodes a UTF-8 JSON body.</summary>
@@ -95,7 +95,7 @@ public static class EventsDecoder
                 return new CapacityChanged(time, at.Required("node_id"), at.Capacity("capacity", required: true));
             case "price_changed":
                 return new PriceChanged(time, at.Required("provider"), at.Required("region"), at.Optional("zone"), at.Required("instance_type"),
-                    at.Capacity("capacity", required: true), at.Decimal("usd_per_hour", required: true)!.Value);
+                    at.Capacity("capacity", required: true), at.Decimal("usd_per_hour", required: true)!.Value, at.Decimal("gpu_usd_per_hour", required: false));
             case "workload_started":
                 return new WorkloadStarted(time, Workload(at.Object("workload")), at.Decimal("estimate_usd_per_hour", required: false));
             case "workload_stopped":
@@ -104,6 +104,8 @@ public static class EventsDecoder
                 return new GpuAllocated(time, at.Required("workload_id"), at.Required("node_id"), at.Int("gpu_index", required: true), at.Share("share"));
             case "gpu_released":
                 return new GpuReleased(time, at.Required("workload_id"), at.Required("node_id"), at.Int("gpu_index", required: true));
+            case "cpu_allocated":
+                return CpuAllocation(at, index, time);
             case "bytes_transferred":
                 return new BytesTransferred(time, at.Required("workload_id"), at.Required("node_id"), at.TransferKind("kind"), at.Long("bytes"));
             case "storage_changed":
@@ -114,6 +116,15 @@ public static class EventsDecoder
             default:
                 throw Invalid(index, "type", $"unknown event type '{type}'; known: {string.Join(", ", Types)}");
         }
+    }
+
+    private static CpuAllocated CpuAllocation(Event at, int index, DateTimeOffset time)
+    {
+        var cpus = at.Int("cpus", required: true);
+        var nodeCpus = at.Int("node_cpus", required: true);
+        if (cpus <= 0 || nodeCpus <= 0 || cpus > nodeCpus)
+            throw Invalid(index, "cpus", string.Create(CultureInfo.InvariantCulture, $"must be between 1 and node_cpus, got {cpus} of {nodeCpus}"));
+        return new CpuAllocated(time, at.Required("workload_id"), at.Required("node_id"), cpus, nodeCpus);
     }
 
     private static NodeSpec Node(Event node) => new(

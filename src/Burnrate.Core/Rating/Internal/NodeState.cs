@@ -38,6 +38,8 @@ internal sealed class NodeState
     /// <summary>Who pays the node's idle part (derived from the node's labels).</summary>
     public WorkloadInfo Owner { get; }
     public List<Allocation>[] Gpus { get; private set; }
+    /// <summary>CPU shares of workloads holding no GPU here (<see cref="Allocation.Share"/> is CPUs over the node's).</summary>
+    public List<Allocation> Cpus { get; } = [];
     public double[] Utilization { get; private set; }
 
     /// <summary>
@@ -140,6 +142,11 @@ internal sealed class NodeState
                     a.To = time < a.From ? a.From : time;
             }
         }
+        foreach (var a in Cpus)
+        {
+            if (a.To is null || a.To > time)
+                a.To = time < a.From ? a.From : time;
+        }
     }
 
     public void SetCapacity(DateTimeOffset time, CapacityType capacity)
@@ -178,6 +185,34 @@ internal sealed class NodeState
         list.Add(new Allocation(workloadId, share, time));
     }
 
+    /// <summary>A CPU share (replacing the holder's open one when it differs).</summary>
+    public void AllocateCpu(string workloadId, GpuShare share, DateTimeOffset time)
+    {
+        foreach (var a in Cpus)
+        {
+            if (a.WorkloadId == workloadId && a.To is null)
+            {
+                if (a.Share == share)
+                    return;
+                a.To = time;
+            }
+        }
+        Cpus.Add(new Allocation(workloadId, share, time));
+    }
+
+    /// <summary>The CPU shares held at <paramref name="t"/>, by workload id.</summary>
+    public void CpuHoldersAt(DateTimeOffset t, List<Allocation> result)
+    {
+        result.Clear();
+        foreach (var a in Cpus)
+        {
+            if (a.ActiveAt(t))
+                result.Add(a);
+        }
+        if (result.Count > 1)
+            result.Sort(static (x, y) => string.CompareOrdinal(x.WorkloadId, y.WorkloadId));
+    }
+
     public bool Release(int gpu, string workloadId, DateTimeOffset time)
     {
         if (gpu < 0 || gpu >= Gpus.Length)
@@ -198,6 +233,11 @@ internal sealed class NodeState
     {
         for (var g = 0; g < Gpus.Length; g++)
             Release(g, workloadId, time);
+        foreach (var a in Cpus)
+        {
+            if (a.WorkloadId == workloadId && (a.To is null || a.To > time))
+                a.To = time < a.From ? a.From : time;
+        }
     }
 
     /// <summary>The holders of GPU <paramref name="gpu"/> at <paramref name="t"/>, in a stable order.</summary>
@@ -280,6 +320,13 @@ internal sealed class NodeState
                     cuts.Add(end);
             }
         }
+        foreach (var a in Cpus)
+        {
+            if (a.From > from && a.From < to)
+                cuts.Add(a.From);
+            if (a.To is { } end && end > from && end < to)
+                cuts.Add(end);
+        }
     }
 
     /// <summary>Forgets allocations and intervals that ended before <paramref name="before"/>.</summary>
@@ -287,6 +334,7 @@ internal sealed class NodeState
     {
         foreach (var gpu in Gpus)
             gpu.RemoveAll(a => a.To is { } t && t <= before);
+        Cpus.RemoveAll(a => a.To is { } t && t <= before);
         // Keep the last interval: it says when the node was last alive.
         while (_alive.Count > 1 && _alive[0].To is { } t && t <= before)
             _alive.RemoveAt(0);

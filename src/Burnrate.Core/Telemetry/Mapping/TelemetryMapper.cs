@@ -37,9 +37,14 @@ public sealed class TelemetryMapper
     private readonly Dictionary<string, PodKey> _podByIp = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<PodKey>> _workloadPods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, WorkloadInfo> _workloadInfo = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, decimal> _estimates = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Workload, string Metric), Dictionary<string, SeriesCounter>> _counters = [];
     private readonly Dictionary<(string Node, string Device), double> _transmitted = [];
     private DateTimeOffset? _ksmTime;
+
+    // dcgm-exporter's HPC job mapping (hpc_job label): per node, the Slurm jobs the mapper has told the engine hold
+    // each GPU, every job it has seen there, and which (job, GPU) pairs it already released.
+    private readonly Dictionary<string, HpcNode> _hpcNodes = new(StringComparer.Ordinal);
 
     // Per-batch scratch, cleared at the start of each Map call.
     private readonly List<FleetEvent> _events = [];
@@ -48,6 +53,7 @@ public sealed class TelemetryMapper
     private readonly Dictionary<(string Workload, string Metric), DateTimeOffset> _touchedCounters = [];
     private readonly Dictionary<string, (DateTimeOffset Time, long Bytes)> _sentBytes = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Node, int Gpu), (DateTimeOffset Time, double Busy)> _migBusy = [];
+    private readonly Dictionary<(string Node, int Gpu, DateTimeOffset Time), SortedSet<string>> _hpcSeen = [];
 
     /// <summary>Creates a mapper with <paramref name="options"/> (defaults when null).</summary>
     public TelemetryMapper(TelemetryMapperOptions? options = null)
@@ -70,6 +76,12 @@ public sealed class TelemetryMapper
     public MapperStats Stats { get; } = new();
 
     /// <summary>
+    /// The prices Metaflow steps' launch-time estimates are taken from (the engine's price book; the ingest pipeline
+    /// sets it); null: no estimates. Read, never written.
+    /// </summary>
+    public IPriceBook? Prices { get; set; }
+
+    /// <summary>
     /// Maps one batch of samples (any mix of sources, any order) to the events it implies, ordered by time. Within a
     /// batch, facts that depend on each other (a pod's labels, its node, its GPU request, the node's GPU count) are
     /// joined before anything is announced, so a batch from one scrape of each exporter gives the complete picture.
@@ -83,6 +95,7 @@ public sealed class TelemetryMapper
         _touchedCounters.Clear();
         _sentBytes.Clear();
         _migBusy.Clear();
+        _hpcSeen.Clear();
 
         for (var i = 0; i < samples.Count; i++)
             MapSample(samples[i]);
@@ -103,6 +116,8 @@ public sealed class TelemetryMapper
 
         AnnounceWorkloads();
         AllocateGpus();
+        EstimateMetaflowSteps();
+        AllocateHpcJobs();
         EmitMigUtilization();
         EmitWorkCounters();
         EmitTransfers();
@@ -465,9 +480,38 @@ public sealed class TelemetryMapper
         }
 
         var node = ResolveNode(host, nodeLabel, null);
+
+        // HPC job mapping: the Slurm job on this GPU, by the node's own name (the Slurm connector's node id) when the
+        // mapper does not know the node from kube_node_labels or burnrate_node_info.
+        var hpcJob = sample.Get("hpc_job");
+        var hpcNode = node?.Name ?? (!string.IsNullOrEmpty(host) ? host : nodeLabel);
+        var usedForJob = false;
+        // An unlabelled series counts (as "no job") on a node the mapping is on, and for GPU_UTIL (one a GPU a scrape)
+        // anywhere, so a GPU listed before the first labelled one of its node is seen too.
+        if (!isMig && !string.IsNullOrEmpty(hpcNode)
+            && (!string.IsNullOrEmpty(hpcJob) || _hpcNodes.ContainsKey(hpcNode) || name.Equals("DCGM_FI_DEV_GPU_UTIL", StringComparison.OrdinalIgnoreCase)))
+        {
+            // A batch may hold several scrapes: the jobs are kept per sample time, each scrape applied in turn.
+            var gpuAt = (hpcNode, index, time);
+            if (!_hpcSeen.TryGetValue(gpuAt, out var seen))
+            {
+                seen = new SortedSet<string>(StringComparer.Ordinal);
+                _hpcSeen.Add(gpuAt, seen);
+            }
+            if (!string.IsNullOrEmpty(hpcJob))
+            {
+                foreach (var job in hpcJob.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    seen.Add(job);
+                usedForJob = true;
+            }
+        }
+
         if (node is null)
         {
-            Stats.Ignore(SampleIgnoreReason.GpuOnUnknownNode);
+            if (usedForJob)
+                Stats.Use();
+            else
+                Stats.Ignore(SampleIgnoreReason.GpuOnUnknownNode);
             return;
         }
         node.DcgmGpus = Math.Max(node.DcgmGpus, index + 1);
@@ -490,10 +534,72 @@ public sealed class TelemetryMapper
             Stats.Use();
             return;
         }
-        if (usedForPod)
+        if (usedForPod || usedForJob)
             Stats.Use();
         else
             Stats.Ignore(SampleIgnoreReason.UnknownMetric);
+    }
+
+    /// <summary>The workload id of a Slurm job named by dcgm-exporter's <c>hpc_job</c> label: the Slurm connector's (<c>slurm:4242</c>).</summary>
+    public static string HpcJobWorkloadId(string jobId) => "slurm:" + jobId;
+
+    /// <summary>
+    /// dcgm-exporter's HPC job mapping: where a GPU's series carry <c>hpc_job</c>, the jobs they name hold that GPU
+    /// (each an equal share when several do), whatever the Slurm connector said; a job the label no longer names on a
+    /// GPU (the series of a node with the mapping on, without that job) is released from it. A GPU whose series this
+    /// batch does not carry is left as it is.
+    /// </summary>
+    private void AllocateHpcJobs()
+    {
+        foreach (var scrape in _hpcSeen.GroupBy(p => p.Key.Time).OrderBy(g => g.Key))
+        {
+            var time = scrape.Key;
+            // Every job of this scrape is known on its node before any GPU is looked at, so a GPU listed before the
+            // job's own GPU is released from it too.
+            foreach (var ((nodeName, _, _), jobs) in scrape)
+            {
+                if (jobs.Count == 0)
+                    continue;
+                if (!_hpcNodes.TryGetValue(nodeName, out var known))
+                {
+                    known = new HpcNode();
+                    _hpcNodes.Add(nodeName, known);
+                }
+                known.Known.UnionWith(jobs);
+            }
+            foreach (var ((nodeName, gpu, _), jobs) in scrape.OrderBy(p => p.Key.Node, StringComparer.Ordinal).ThenBy(p => p.Key.Gpu))
+            {
+                if (!_hpcNodes.TryGetValue(nodeName, out var hpc))
+                    continue;
+                var held = hpc.Holders.TryGetValue(gpu, out var h) ? h : [];
+                var share = jobs.Count == 1 ? GpuShare.Whole : GpuShare.Shared(1, Math.Max(jobs.Count, 1));
+                foreach (var job in jobs)
+                {
+                    hpc.Released.Remove((job, gpu));
+                    if (!held.Contains(job) || held.Count != jobs.Count)
+                        _events.Add(new GpuAllocated(time, HpcJobWorkloadId(job), nodeName, gpu, share));
+                }
+                // The label wins: a job known on this node but not named on this GPU does not hold it (a connector's
+                // guess of its indexes, or a job that ended), released once.
+                foreach (var job in hpc.Known.Order(StringComparer.Ordinal))
+                {
+                    if (!jobs.Contains(job) && hpc.Released.Add((job, gpu)))
+                        _events.Add(new GpuReleased(time, HpcJobWorkloadId(job), nodeName, gpu));
+                }
+                if (jobs.Count == 0)
+                    hpc.Holders.Remove(gpu);
+                else
+                    hpc.Holders[gpu] = new HashSet<string>(jobs, StringComparer.Ordinal);
+                hpc.Gpus = Math.Max(hpc.Gpus, gpu + 1);
+            }
+        }
+        foreach (var hpc in _hpcNodes.Values)
+        {
+            // Forget a job once it holds nothing on the node and was released from each of its GPUs.
+            hpc.Known.RemoveWhere(job => !hpc.Holders.Values.Any(set => set.Contains(job))
+                && Enumerable.Range(0, hpc.Gpus).All(g => hpc.Released.Contains((job, g))));
+            hpc.Released.RemoveWhere(p => !hpc.Known.Contains(p.Job));
+        }
     }
 
     private void EmitMigUtilization()
@@ -596,6 +702,47 @@ public sealed class TelemetryMapper
                 for (var i = 0; i < count && profile.Length > 0; i++)
                     AllocateMig(pod, node, gpus, profile, preferred, time);
             }
+        }
+    }
+
+    /// <summary>
+    /// A Metaflow step's launch-time estimate: each of its task pods' GPU requests (<c>@resources(gpu=N)</c>) as that
+    /// share of its node's instance price when the pod was first seen (spot without a spot price: on demand), summed over
+    /// the step's pods; announced again (a <see cref="WorkloadStarted"/> with the new estimate) whenever a pod adds to it.
+    /// </summary>
+    private void EstimateMetaflowSteps()
+    {
+        if (Prices is null)
+            return;
+        Dictionary<string, DateTimeOffset>? changed = null;
+        foreach (var pod in _pods.Values)
+        {
+            if (pod.Estimate is not null || pod.WorkloadId is not { } workload || !workload.StartsWith("metaflow:", StringComparison.Ordinal)
+                || pod.FirstSeen is not { } since || pod.Node is null || !_nodes.TryGetValue(pod.Node, out var node) || !node.LabelsSeen)
+                continue;
+            var gpus = 0;
+            foreach (var ((_, profile), count) in pod.Requests)
+            {
+                if (profile.Length == 0)
+                    gpus += count;
+            }
+            var physical = node.PhysicalGpus();
+            if (gpus == 0 || physical == 0)
+                continue;
+            var spec = node.BuildSpec(_options.DefaultProvider);
+            var price = Prices.Find(spec.Provider, spec.Region, spec.Zone, spec.InstanceType, spec.Capacity, since)
+                ?? (spec.Capacity == CapacityType.Spot ? Prices.Find(spec.Provider, spec.Region, spec.Zone, spec.InstanceType, CapacityType.OnDemand, since) : null);
+            if (price is null)
+                continue;
+            pod.Estimate = decimal.Round(price.PricePerHour * Math.Min(gpus, physical) / physical, 9, MidpointRounding.AwayFromZero);
+            _estimates[workload] = _estimates.GetValueOrDefault(workload) + pod.Estimate.Value;
+            changed ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+            changed[workload] = changed.TryGetValue(workload, out var t) && t > since ? t : since;
+        }
+        foreach (var (workload, time) in changed ?? [])
+        {
+            if (_workloadInfo.TryGetValue(workload, out var info))
+                _events.Add(new WorkloadStarted(time, info, _estimates[workload]));
         }
     }
 
@@ -719,11 +866,14 @@ public sealed class TelemetryMapper
             if (pod.WorkloadId is not { } workload || !_workloadPods.TryGetValue(workload, out var members))
                 continue;
             members.Remove(pod.Key);
+            if (pod.Estimate is { } part && _estimates.TryGetValue(workload, out var estimate))
+                _estimates[workload] = estimate - part; // the next pod's estimate adds to what still runs
             if (members.Count == 0)
             {
                 // The workload's last pod: stopping it releases all its GPUs in the engine.
                 _workloadPods.Remove(workload);
                 _workloadInfo.Remove(workload);
+                _estimates.Remove(workload);
                 _events.Add(new WorkloadStopped(now, workload));
                 continue;
             }
@@ -850,6 +1000,15 @@ public sealed class TelemetryMapper
 
     private readonly record struct PodKey(string Namespace, string Name);
 
+    /// <summary>A node's GPUs as the <c>hpc_job</c> label last said: holders per GPU, jobs seen, releases sent.</summary>
+    private sealed class HpcNode
+    {
+        public Dictionary<int, HashSet<string>> Holders { get; } = [];
+        public HashSet<string> Known { get; } = new(StringComparer.Ordinal);
+        public HashSet<(string Job, int Gpu)> Released { get; } = [];
+        public int Gpus { get; set; }
+    }
+
     private readonly record struct GpuIdentity(string? Host, string? NodeLabel, int Index);
 
     private readonly record struct DcgmGpu(string Uuid, string Profile);
@@ -874,6 +1033,8 @@ public sealed class TelemetryMapper
         public HashSet<DcgmGpu> DcgmGpus { get; } = [];
         public string? WorkloadId { get; set; }
         public bool Allocated { get; set; }
+        /// <summary>Its part of its workload's launch-time estimate ($/h), once priced.</summary>
+        public decimal? Estimate { get; set; }
         public List<(string Node, int Gpu)> Holds { get; } = [];
     }
 

@@ -89,6 +89,54 @@ public sealed class SlurmConnectorTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Cpu_only_jobs_pay_their_cpus_share_of_the_nodes_non_gpu_part_and_gpu_jobs_pay_as_before()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _server = await LiveServer.StartAsync(Path.Combine(_dir, "server"), _time);
+        // The recorded node (2 CPUs, 2 GPUs) at $3.60/GPU-hour plus $7.20/hour for the rest: $0.004 a second in all,
+        // $0.001 a GPU-second, and $0.001 a second for each of its CPUs' half of the non-GPU part.
+        var options = new SlurmOptions
+        {
+            Cluster = "testcluster",
+            NodeTypes = [new SlurmNodeType("localhost", "test-node", null, "", 3.60m, 7.20m, null, "", "", "", Burnrate.Pricing.CapacityType.OnDemand)],
+            StateFile = Path.Combine(_dir, "slurm.json"),
+        };
+        var connector = new SlurmConnector(_server.Ingest, options, _slurm, _time);
+        _time.SetUtcNow(s_final);
+        _slurm.Final();
+        await connector.PollOnceAsync(ct);
+        await _server.Ingest.RateAsync(s_final.AddMinutes(2), ct);
+
+        var costs = await CostsAsync(_server.Url);
+        // GPU jobs as before: job 3, 1 GPU for 40 s = its GPU ($0.040) and half the non-GPU part ($0.040), as half the node.
+        Assert.Equal("0.080000000", costs["slurm:3"]);
+        Assert.Equal("0.020000000", costs["slurm:4"]); // the whole node for 5 s
+        // CPU-only jobs (1 CPU of 2): $0.001 a second out of what GPU jobs leave of the non-GPU part. Job 2's 3 s ran
+        // beside job 3 (which left half); job 11's 65 s beside no GPU job; array task 7_0 ran 15:06:40–44, its first
+        // 2 s under job 4 (which held the whole node); job 6 ran only under job 4.
+        Assert.Equal("0.003000000", costs["slurm:2"]);
+        Assert.Equal("0.065000000", costs["slurm:11"]);
+        Assert.Equal("0.002000000", costs["slurm:7_0"]);
+        Assert.Equal("0.004000000", costs["slurm:7_1"]);
+        Assert.False(costs.TryGetValue("slurm:6", out var six) && six != "0.000000000", six);
+
+        // Jobs and idle sum to the node's cost to the nano-dollar: $0.004 a second from the node's start (job 1's, 15:05:55).
+        var rated = _server.Ingest.Cost.RatedThrough!.Value;
+        var total = costs.Values.Sum(v => decimal.Parse(v, CultureInfo.InvariantCulture));
+        Assert.Equal(0.004m * (decimal)(rated - At("15:05:55")).TotalSeconds, total);
+        await _server.DisposeAsync();
+        _server = null;
+
+        using var wal = WriteAheadLog.Open(Path.Combine(_dir, "server", "wal"));
+        var events = wal.ReadAll().Where(r => r.Kind == IngestKind.Events).SelectMany(r => EventsDecoder.Decode(r.Body.Span)).ToList();
+        var price = Assert.Single(events.OfType<PriceChanged>());
+        Assert.Equal((14.40m, (decimal?)3.60m), (price.PricePerHour, price.GpuPricePerHour));
+        var cpu = events.OfType<CpuAllocated>().Single(c => c.WorkloadId == "slurm:2");
+        Assert.Equal(("localhost", 1, 2, At("15:05:57")), (cpu.NodeId, cpu.Cpus, cpu.NodeCpus, cpu.Time));
+        Assert.DoesNotContain(events.OfType<CpuAllocated>(), c => c.WorkloadId is "slurm:3" or "slurm:4" or "slurm:12");
+    }
+
+    [Fact]
     public async Task A_failing_slurm_is_reported_in_health_and_polling_recovers_by_itself()
     {
         var ct = TestContext.Current.CancellationToken;
