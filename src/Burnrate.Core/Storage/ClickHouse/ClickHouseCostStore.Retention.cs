@@ -14,39 +14,16 @@ namespace Burnrate.Storage.ClickHouse;
 /// </remarks>
 public sealed partial class ClickHouseCostStore : ILedgerRetention
 {
-    private readonly Lock _heldLock = new();
-    private LedgerHorizons _dropped;
-
-    private TimeProvider? _retentionClock;
+    private readonly RetentionState _retention = new(HorizonsAt);
 
     /// <inheritdoc />
-    public RetentionPolicy? Retention { get; private set; }
+    public RetentionPolicy? Retention => _retention.Policy;
 
     /// <inheritdoc />
-    public void UseRetention(RetentionPolicy? policy, TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(time);
-        policy?.Validate();
-        lock (_heldLock)
-        {
-            Retention = policy;
-            _retentionClock = time;
-        }
-    }
+    public void UseRetention(RetentionPolicy? policy, TimeProvider time) => _retention.Use(policy, time);
 
     /// <inheritdoc />
-    public LedgerHorizons Held
-    {
-        get
-        {
-            LedgerHorizons dropped;
-            RetentionPolicy? policy;
-            TimeProvider? clock;
-            lock (_heldLock)
-                (dropped, policy, clock) = (_dropped, Retention, _retentionClock);
-            return policy is not null ? LedgerHorizons.Max(dropped, HorizonsAt(policy, (clock ?? Time).GetUtcNow())) : dropped;
-        }
-    }
+    public LedgerHorizons Held => _retention.Held(Time);
 
     /// <summary>
     /// Month-granular: minutes, hours and work counters are held from the first of the month that contains the instant
@@ -64,8 +41,7 @@ public sealed partial class ClickHouseCostStore : ILedgerRetention
         policy.Validate();
         ObjectDisposedException.ThrowIf(_disposed, this);
         var horizons = HorizonsAt(policy, now);
-        lock (_heldLock)
-            _dropped = LedgerHorizons.Max(_dropped, horizons);
+        _retention.Dropped(horizons);
         (ClickHouseTable Table, DateTime? Before)[] tables =
         [
             (ClickHouseSchema.CostMinutes, horizons.Minutes),

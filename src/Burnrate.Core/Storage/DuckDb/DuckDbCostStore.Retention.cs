@@ -6,39 +6,16 @@ namespace Burnrate.Storage.DuckDb;
 
 public sealed partial class DuckDbCostStore : ILedgerRetention
 {
-    private readonly Lock _heldLock = new();
-    private LedgerHorizons _dropped;
-
-    private TimeProvider? _retentionClock;
+    private readonly RetentionState _retention = new(HorizonsAt);
 
     /// <inheritdoc />
-    public RetentionPolicy? Retention { get; private set; }
+    public RetentionPolicy? Retention => _retention.Policy;
 
     /// <inheritdoc />
-    public void UseRetention(RetentionPolicy? policy, TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(time);
-        policy?.Validate();
-        lock (_heldLock)
-        {
-            Retention = policy;
-            _retentionClock = time;
-        }
-    }
+    public void UseRetention(RetentionPolicy? policy, TimeProvider time) => _retention.Use(policy, time);
 
     /// <inheritdoc />
-    public LedgerHorizons Held
-    {
-        get
-        {
-            LedgerHorizons dropped;
-            RetentionPolicy? policy;
-            TimeProvider? clock;
-            lock (_heldLock)
-                (dropped, policy, clock) = (_dropped, Retention, _retentionClock);
-            return policy is not null ? LedgerHorizons.Max(dropped, HorizonsAt(policy, (clock ?? Time).GetUtcNow())) : dropped;
-        }
-    }
+    public LedgerHorizons Held => _retention.Held(Time);
 
     /// <summary>
     /// DuckDB deletes by time: minutes before the whole hour <see cref="RetentionPolicy.Minutes"/> ago, hours and work
@@ -55,8 +32,7 @@ public sealed partial class DuckDbCostStore : ILedgerRetention
         policy.Validate();
         var horizons = HorizonsAt(policy, now);
         // Reports move to the rollups before the minutes go (a concurrent read must never find a hole).
-        lock (_heldLock)
-            _dropped = LedgerHorizons.Max(_dropped, horizons);
+        _retention.Dropped(horizons);
         var rows = new Dictionary<string, long>(StringComparer.Ordinal);
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -116,8 +92,7 @@ public sealed partial class DuckDbCostStore : ILedgerRetention
             hours = hourLo is { } h ? CostQueryPlan.FloorTo(h, TimeSpan.TicksPerDay) : dayHi!.Value.AddDays(1);
         if (hours is { } hh && (minutes is null || minutes < hh))
             minutes = hh;
-        lock (_heldLock)
-            _dropped = LedgerHorizons.Max(_dropped, new LedgerHorizons(minutes, hours, null));
+        _retention.Dropped(new LedgerHorizons(minutes, hours, null));
     }
 
     // The table and column come from the fixed list above, never from a caller.
