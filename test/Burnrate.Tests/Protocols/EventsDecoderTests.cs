@@ -253,6 +253,10 @@ public sealed class EventsDecoderTests
     [InlineData("""{"type": "price_changed", "time": "2025-06-15T12:00:00Z", "provider": "aws", "region": "r", "instance_type": "t", "capacity": "spot", "usd_per_hour": "-1"}""", "usd_per_hour")]
     [InlineData("""{"type": "workload_started", "time": "2025-06-15T12:00:00Z", "workload": {"id": "w", "labels": {"team": 7}}}""", "workload.labels.team")]
     [InlineData("""{"type": "node_started", "time": "2025-06-15T12:00:00Z", "node": {"id": "n", "provider": "aws", "region": "r", "instance_type": "t", "gpus": "8"}}""", "node.gpus")]
+    [InlineData("""{"type": "cpu_allocated", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "cpus": 0, "node_cpus": 64}""", "cpus")]
+    [InlineData("""{"type": "cpu_allocated", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "cpus": 65, "node_cpus": 64}""", "cpus")]
+    [InlineData("""{"type": "cpu_allocated", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "cpus": 8}""", "node_cpus")]
+    [InlineData("""{"type": "cpu_allocated", "time": "2025-06-15T12:00:00Z", "workload_id": "w", "node_id": "n", "cpus": "8", "node_cpus": 64}""", "cpus")]
     public void Negative_numbers_and_wrongly_typed_fields_are_rejected_naming_the_field(string json, string field)
     {
         Assert.StartsWith($"event 0: field '{field}'", Rejected(json).Message);
