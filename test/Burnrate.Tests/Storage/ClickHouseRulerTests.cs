@@ -10,6 +10,7 @@ using Burnrate.Telemetry.Mapping;
 using Burnrate.Tests.Alerting;
 using Burnrate.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
+using static Burnrate.Tests.Storage.TwoIngesterEvents;
 
 namespace Burnrate.Tests.Storage;
 
@@ -105,26 +106,6 @@ public sealed class ClickHouseRulerTests(ShardedClickHouse servers) : IClassFixt
 
     private static DateTimeOffset At(int minute, int second) => s_noon.AddMinutes(minute).AddSeconds(second);
 
-    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-
-    private static string Node(string id, DateTimeOffset at) => $$"""
-        {"type": "node_started", "time": "{{Time(at)}}", "node": {"id": "{{id}}", "provider": "aws", "region": "us-east-1",
-         "zone": "us-east-1a", "instance_type": "p4d.24xlarge", "capacity": "on-demand", "gpus": 8, "gpu_model": "A100"} }
-        """;
-
-    private static string Started(DateTimeOffset at) =>
-        $$"""{"type": "workload_started", "time": "{{Time(at)}}", "workload": {"id": "job:w", "name": "w", "team": "research"} }""";
-
-    private static string Gpus(string node, int first, int count, DateTimeOffset at) => string.Join(",\n", Enumerable.Range(first, count).Select(g =>
-        $$"""{"type": "gpu_allocated", "time": "{{Time(at)}}", "workload_id": "job:w", "node_id": "{{node}}", "gpu_index": {{g}}}"""));
-
-    private static void Post(Instance instance, DateTimeOffset at, IEnumerable<string> events)
-    {
-        var record = new IngestRecord(IngestKind.Events, at, "", Encoding.UTF8.GetBytes("[" + string.Join(",\n", events) + "]"));
-        Assert.True(instance.Ingest.TryAccept(record, IngestDecoder.Decode(record)), "the queue refused an input");
-    }
-
-    private sealed record Instance(ICostStore Store, IngestPipeline Ingest);
 
     private Instance Open(ICostStore store, AlertEngine? rule)
     {
