@@ -104,4 +104,13 @@ internal static class FocusQuirkDetail
 }
 
 /// <summary>What <see cref="FocusReader.InspectAsync"/> found out about a file before reading its rows.</summary>
-internal sealed record FocusFileShape(string Path, FocusFileFormat Format, IReadOnlyList<string> Header, FocusVersion Version, bool VersionFromColumn);
+/// <param name="Path">The file.</param>
+/// <param name="Format">CSV or Parquet.</param>
+/// <param name="Header">Its columns, as DuckDB names them.</param>
+/// <param name="Version">The FOCUS version it is read as.</param>
+/// <param name="VersionFromColumn">Whether a version column stated it (else it was told from the columns).</param>
+/// <param name="CsvDialect">
+/// For a CSV file, the <c>read_csv</c> options DuckDB's sniffer found for it (new line, rows skipped, comment, the
+/// columns), so that reading it again needs no second sniff; null for Parquet.
+/// </param>
+internal sealed record FocusFileShape(string Path, FocusFileFormat Format, IReadOnlyList<string> Header, FocusVersion Version, bool VersionFromColumn, string? CsvDialect = null);

@@ -139,7 +139,7 @@ public sealed class FocusReader : IAsyncDisposable
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             var shape = await InspectAsync(connection, path, cancellationToken).ConfigureAwait(false);
             command = connection.CreateCommand();
-            command.CommandText = MaskedSelectSql(path, shape.Format, shape.Header);
+            command.CommandText = MaskedSelectSql(shape);
             DuckDBDataReader reader;
             try
             {
@@ -169,27 +169,14 @@ public sealed class FocusReader : IAsyncDisposable
         if (!File.Exists(path))
             throw new FocusFileException($"FOCUS file not found: {path}");
         var format = DetectFormat(path);
-        List<string> header;
-        using (var probe = connection.CreateCommand())
-        {
-            probe.CommandText = "SELECT * FROM (" + SelectSql(path, format) + ") LIMIT 0";
-            try
-            {
-                await using var empty = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                header = [.. Enumerable.Range(0, empty.FieldCount).Select(empty.GetName)];
-            }
-            catch (DuckDBException e)
-            {
-                throw Unreadable(path, format, e);
-            }
-        }
+        var (header, dialect) = await HeaderAsync(connection, path, format, cancellationToken).ConfigureAwait(false);
         if (NativeExport(header) is { } native)
         {
             throw new FocusFileException(
                 $"{System.IO.Path.GetFileName(path)} is {native}, not FOCUS; Burnrate reads FOCUS 1.0-1.2 only: export the bill as FOCUS (docs/billing.md#native-exports).",
                 FocusColumns.MandatoryOf(FocusVersion.V1_0).First(c => !header.Contains(c.Id, StringComparer.Ordinal)).Id, FocusVersion.V1_0);
         }
-        var (version, fromColumn) = await VersionOfAsync(connection, path, format, header, cancellationToken).ConfigureAwait(false);
+        var (version, fromColumn) = await VersionOfAsync(connection, path, format, dialect, header, cancellationToken).ConfigureAwait(false);
         foreach (var column in FocusColumns.MandatoryOf(version))
         {
             if (!header.Contains(column.Id, StringComparer.Ordinal))
@@ -201,8 +188,42 @@ public sealed class FocusReader : IAsyncDisposable
                     $"{System.IO.Path.GetFileName(path)} lacks the mandatory FOCUS {version.Name()} column '{column.Id}'{hint}.", column.Id, version);
             }
         }
-        return new FocusFileShape(path, format, header, version, fromColumn);
+        return new FocusFileShape(path, format, header, version, fromColumn, dialect);
     }
+
+    // The header; for CSV also the dialect DuckDB's sniffer found (sniff_csv: the same sniff read_csv makes), which
+    // every later read of the file passes instead of sniffing it again (a sniff costs as much as a fifth of reading a
+    // 200,000-row file).
+    private static async Task<(List<string> Header, string? Dialect)> HeaderAsync(DuckDBConnection connection, string path, FocusFileFormat format, CancellationToken cancellationToken)
+    {
+        using var probe = connection.CreateCommand();
+        try
+        {
+            if (format == FocusFileFormat.Parquet)
+            {
+                probe.CommandText = "SELECT * FROM (" + SelectSql(path, format) + ") LIMIT 0";
+                await using var empty = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                return ([.. Enumerable.Range(0, empty.FieldCount).Select(empty.GetName)], null);
+            }
+            probe.CommandText = $"SELECT NewLineDelimiter, SkipRows, Comment, [c.name FOR c IN Columns] FROM sniff_csv({Literal(path)}, {CsvOptions})";
+            await using var sniffed = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await sniffed.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var header = ((System.Collections.IEnumerable)sniffed.GetValue(3)).Cast<string>().ToList();
+            var columns = string.Join(", ", header.Select(h => Literal(h) + ": 'VARCHAR'"));
+            // sniff_csv spells "none" as "(empty)"; a new line is given as written in SQL (\n, \r\n or \r).
+            var newLine = sniffed.IsDBNull(0) ? null : sniffed.GetString(0);
+            var comment = sniffed.IsDBNull(2) ? "" : sniffed.GetString(2);
+            var dialect = string.Create(CultureInfo.InvariantCulture,
+                $"auto_detect = false{(newLine is @"\n" or @"\r\n" or @"\r" ? ", new_line = " + Literal(newLine) : "")}, skip = {Convert.ToInt64(sniffed.GetValue(1), CultureInfo.InvariantCulture)}, comment = {Literal(comment.Length == 1 ? comment : "")}, columns = {{{columns}}}");
+            return (header, dialect);
+        }
+        catch (DuckDBException e)
+        {
+            throw Unreadable(path, format, e);
+        }
+    }
+
+    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     internal static FocusFileException Unreadable(string path, FocusFileFormat format, DuckDBException e) =>
         new($"{System.IO.Path.GetFileName(path)} cannot be read as FOCUS {format.ToString().ToUpperInvariant()}: {e.Message}", e);
@@ -228,30 +249,25 @@ public sealed class FocusReader : IAsyncDisposable
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The SQL that reads a file as text columns.</summary>
+    /// <summary>The SQL that reads a file as text columns (a CSV file with the options its sniff found, where known).</summary>
     // Rows in file order, as every row number reported depends on it. Streamed to a client, DuckDB's parallel readers
     // do not keep a file's order (a 60,000-row CSV or a Parquet file of several row groups came back numbered out of
     // order): streamed, CSV is read on one thread, Parquet sorted by its own row numbers.
-    internal static string SelectSql(string path, FocusFileFormat format)
-    {
-        var literal = "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
-        return format == FocusFileFormat.Parquet
-            ? $"SELECT CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) FROM read_parquet({literal}, file_row_number = true) ORDER BY file_row_number"
-            : $"SELECT * FROM read_csv({literal}, {CsvOptions}, parallel = false)";
-    }
+    internal static string SelectSql(string path, FocusFileFormat format, string? csvDialect = null) =>
+        format == FocusFileFormat.Parquet
+            ? $"SELECT CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) FROM read_parquet({Literal(path)}, file_row_number = true) ORDER BY file_row_number"
+            : $"SELECT * FROM read_csv({Literal(path)}, {CsvOptions}{(csvDialect is null ? "" : ", " + csvDialect)}, parallel = false)";
 
     /// <summary>
     /// The SQL that reads a file as text columns into a table, on every thread: DuckDB keeps a file's row order when it
     /// inserts a scan into a table (with <c>preserve_insertion_order</c>, its default), so the table's <c>rowid</c> is
-    /// the file's data row number less one. Streamed to a client, the same parallel read is not in file order.
+    /// the file's data row number less one. Streamed to a client, the same parallel read is not in file order. A CSV
+    /// file is read with the options its sniff found (<see cref="FocusFileShape.CsvDialect"/>), not sniffed again.
     /// </summary>
-    internal static string TableSelectSql(string path, FocusFileFormat format)
-    {
-        var literal = "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
-        return format == FocusFileFormat.Parquet
-            ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({literal})"
-            : $"SELECT * FROM read_csv({literal}, {CsvOptions})";
-    }
+    internal static string TableSelectSql(FocusFileShape shape) =>
+        shape.Format == FocusFileFormat.Parquet
+            ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({Literal(shape.Path)})"
+            : $"SELECT * FROM read_csv({Literal(shape.Path)}, {CsvOptions}{(shape.CsvDialect is null ? "" : ", " + shape.CsvDialect)})";
 
     private const string CsvOptions = "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false";
 
@@ -271,8 +287,9 @@ public sealed class FocusReader : IAsyncDisposable
             (Array.IndexOf(s_mappedColumns, header[i]) >= 0 && !header.Take(i).Contains(header[i], StringComparer.Ordinal)) || AllowedOf(header[i]) is not null)];
 
     /// <summary>The columns of <see cref="ReadColumns"/> as text, then the cell-state masks of every column.</summary>
-    internal static string MaskedSelectSql(string path, FocusFileFormat format, IReadOnlyList<string> header)
+    internal static string MaskedSelectSql(FocusFileShape shape)
     {
+        var header = shape.Header;
         static string Quote(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
         var sql = new StringBuilder("SELECT ");
         foreach (var i in ReadColumns(header))
@@ -292,7 +309,7 @@ public sealed class FocusReader : IAsyncDisposable
             }
             sql.Append(')');
         }
-        sql.Append(" FROM (").Append(SelectSql(path, format)).Append(')');
+        sql.Append(" FROM (").Append(SelectSql(shape.Path, shape.Format, shape.CsvDialect)).Append(')');
         return sql.ToString();
     }
 
@@ -324,13 +341,13 @@ public sealed class FocusReader : IAsyncDisposable
     private static bool IsVersionColumn(string name) =>
         name is "FocusVersion" or "x_FocusVersion" or "x_SourceVersion";
 
-    private static async Task<(FocusVersion, bool)> VersionOfAsync(DuckDBConnection connection, string path, FocusFileFormat format, List<string> header, CancellationToken cancellationToken)
+    private static async Task<(FocusVersion, bool)> VersionOfAsync(DuckDBConnection connection, string path, FocusFileFormat format, string? csvDialect, List<string> header, CancellationToken cancellationToken)
     {
         var column = header.FirstOrDefault(IsVersionColumn);
         if (column is not null)
         {
             using var command = connection.CreateCommand();
-            command.CommandText = $"SELECT \"{column.Replace("\"", "\"\"", StringComparison.Ordinal)}\" FROM ({SelectSql(path, format)}) WHERE \"{column}\" IS NOT NULL LIMIT 1";
+            command.CommandText = $"SELECT \"{column.Replace("\"", "\"\"", StringComparison.Ordinal)}\" FROM ({SelectSql(path, format, csvDialect)}) WHERE \"{column}\" IS NOT NULL LIMIT 1";
             if (FocusColumns.ParseVersion(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string) is { } stated)
                 return (stated, true);
         }

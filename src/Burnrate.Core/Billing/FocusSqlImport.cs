@@ -7,16 +7,17 @@ namespace Burnrate.Billing;
 
 /// <summary>
 /// A FOCUS file imported by SQL inside DuckDB. One pass over the file (<see cref="StageAsync"/>) stages every data
-/// row in a temporary table: the columns of a billing line, typed and with the quirks fixed, beside a small state per
-/// cell of every column. A store copies the readable rows from there (<see cref="LinesSql"/>) in one statement; the
+/// row in a temporary table: the columns of a billing line, typed and with the quirks fixed, beside the state of every
+/// cell of the row (packed two bits a field in a few integers: writing a column per cell cost a sixth of the import). A store copies the readable rows from there (<see cref="LinesSql"/>) in one statement; the
 /// quirks (counts by one aggregate, the first row numbers by a LIMIT per quirk found), the row counts and the
 /// per-provider totals are queries over the staged table. The checks and fixes are those of <see cref="FocusReader"/>,
 /// so both paths report the same quirks, counts and row numbers and give the same lines.
 /// </summary>
 internal sealed class FocusSqlImport : IAsyncDisposable
 {
-    // Cell states, one UTINYINT per column of the file.
-    private const int StateNull = 1, StateEmpty = 2, StateNullString = 3, StateCase = 4, StateUnknown = 5;
+    // A cell's null state (t), and a value's state in a column with allowed values (u): two-bit fields of the staged masks.
+    private const int StateNull = 1, StateEmpty = 2, StateNullString = 3;
+    private const int StateCase = 1, StateUnknown = 2;
 
     /// <summary>The staged columns a billing line is made of, in the order of the store's billing_lines after source_file.</summary>
     internal const string LineColumns =
@@ -195,46 +196,59 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         var header = shape.Header;
         var first = FirstPositions(header);
         var mapped = FocusReader.MappedColumns;
+        var allowedColumns = Enumerable.Range(0, header.Count).Where(i => FocusReader.AllowedOf(header[i]) is not null).ToList();
+        // The columns read past their state: those with allowed values, and the first of each mapped name.
+        var kept = Enumerable.Range(0, header.Count).Where(i => allowedColumns.Contains(i) || (mapped.Contains(header[i]) && first[header[i]] == i)).ToList();
 
-        // Inner: each cell's state as Normalize would find it; odd values of the columns with allowed values (for the
-        // report's example); the mapped columns as text with the empty string and the text NULL read as null and the
-        // differently cased allowed values spelled as FOCUS does.
-        var inner = new StringBuilder("SELECT true AS staged");
+        // Level 1: each cell's null state as Normalize would find it (t), and the text of the columns read further (c).
+        var cells = new StringBuilder("SELECT true AS staged");
         for (var i = 0; i < header.Count; i++)
         {
             var c = Quote(header[i]);
-            var allowed = FocusReader.AllowedOf(header[i]);
-            inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} IS NULL THEN {StateNull} WHEN {c} = '' THEN {StateEmpty} WHEN {c} = 'NULL' THEN {StateNullString}");
-            if (allowed is not null)
-                inner.Append(CultureInfo.InvariantCulture, $" WHEN {In(c, allowed)} THEN 0 WHEN {In($"lower({c})", allowed.Select(a => a.ToLowerInvariant()))} THEN {StateCase} ELSE {StateUnknown}");
-            else
-                inner.Append(" ELSE 0");
-            inner.Append(CultureInfo.InvariantCulture, $" END::UTINYINT AS s{i}");
-            if (allowed is not null)
-                inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} <> '' AND {c} <> 'NULL' AND NOT {In(c, allowed)} THEN {c} END AS o{i}");
+            cells.Append(CultureInfo.InvariantCulture,
+                $", CASE WHEN {c} IS NULL THEN {StateNull} WHEN {c} = '' THEN {StateEmpty} WHEN {c} = 'NULL' THEN {StateNullString} ELSE 0 END::UTINYINT AS t{i}");
         }
+        foreach (var i in kept)
+            cells.Append(CultureInfo.InvariantCulture, $", {Quote(header[i])} AS c{i}");
+        cells.Append(" FROM (").Append(FocusReader.TableSelectSql(shape)).Append(')');
+
+        // Level 2: the columns with allowed values: a value spelled otherwise than FOCUS does (u = case) or not allowed at all (unknown).
+        var values = new StringBuilder("SELECT *");
+        foreach (var i in allowedColumns)
+        {
+            var allowed = FocusReader.AllowedOf(header[i])!;
+            values.Append(CultureInfo.InvariantCulture,
+                $", CASE WHEN t{i} <> 0 OR {In($"c{i}", allowed)} THEN 0 WHEN {In($"lower(c{i})", allowed.Select(a => a.ToLowerInvariant()))} THEN {StateCase} ELSE {StateUnknown} END::UTINYINT AS u{i}");
+        }
+        values.Append(" FROM (").Append(cells).Append(')');
+
+        // Level 3: the odd values (o, for the report's example) and the mapped columns as text, null where the cell is
+        // null, empty or the text NULL, differently cased allowed values spelled as FOCUS does (n).
+        var mappedText = new StringBuilder("SELECT *");
+        foreach (var i in allowedColumns)
+            mappedText.Append(CultureInfo.InvariantCulture, $", CASE WHEN u{i} <> 0 THEN c{i} END AS o{i}");
         for (var k = 0; k < mapped.Count; k++)
         {
             if (!first.TryGetValue(mapped[k], out var i))
             {
-                inner.Append(CultureInfo.InvariantCulture, $", NULL::VARCHAR AS n{k}");
+                mappedText.Append(CultureInfo.InvariantCulture, $", NULL::VARCHAR AS n{k}");
                 continue;
             }
-            var c = Quote(header[i]);
-            inner.Append(CultureInfo.InvariantCulture, $", CASE WHEN {c} = '' OR {c} = 'NULL' THEN NULL");
+            mappedText.Append(CultureInfo.InvariantCulture, $", CASE WHEN t{i} <> 0 THEN NULL");
             if (FocusReader.AllowedOf(header[i]) is { } allowed)
             {
-                inner.Append(CultureInfo.InvariantCulture, $" WHEN {In(c, allowed)} THEN {c}");
+                mappedText.Append(CultureInfo.InvariantCulture, $" WHEN u{i} = {StateCase} THEN CASE lower(c{i})");
                 foreach (var a in allowed)
-                    inner.Append(CultureInfo.InvariantCulture, $" WHEN lower({c}) = {Literal(a.ToLowerInvariant())} THEN {Literal(a)}");
+                    mappedText.Append(CultureInfo.InvariantCulture, $" WHEN {Literal(a.ToLowerInvariant())} THEN {Literal(a)}");
+                mappedText.Append(" END");
             }
-            inner.Append(CultureInfo.InvariantCulture, $" ELSE {c} END AS n{k}");
+            mappedText.Append(CultureInfo.InvariantCulture, $" ELSE c{i} END AS n{k}");
         }
-        inner.Append(" FROM (").Append(FocusReader.TableSelectSql(shape.Path, shape.Format)).Append(')');
+        mappedText.Append(" FROM (").Append(values).Append(')');
 
         string N(string column) => "n" + IndexOf(mapped, column).ToString(CultureInfo.InvariantCulture);
-        var states = string.Concat(Enumerable.Range(0, header.Count).Select(i =>
-            FocusReader.AllowedOf(header[i]) is null ? $", s{i}" : $", s{i}, o{i}"));
+        var states = string.Concat(Enumerable.Range(0, header.Count).Select(i => $", t{i}"))
+            + string.Concat(allowedColumns.Select(i => $", u{i}, o{i}"));
         string zone = N("AvailabilityZone"), regionId = N("RegionId"), regionName = N("RegionName");
         var zoneShifted = $"({zone} IS NOT NULL AND TRY_CAST({zone} AS DECIMAL(38, 10)) IS NOT NULL)";
         // LooksLikeRegionId: lower-case letters, digits and dashes, with a dash.
@@ -257,12 +271,49 @@ internal sealed class FocusSqlImport : IAsyncDisposable
                 {Amount("ContractedCost", 12)} AS contracted_cost, {Bad("ContractedCost", 12)} AS contracted_bad,
                 {Amount("ConsumedQuantity", 15)} AS consumed_quantity, {Bad("ConsumedQuantity", 15)} AS quantity_bad,
                 {N("ConsumedUnit")} AS consumed_unit, coalesce({N("BillingCurrency")}, '') AS billing_currency, {N("Tags")} AS tags
-            FROM ({inner})
+            FROM ({mappedText})
             """;
+
+        // Outer: the line's columns, whether it is readable, the odd values, and every state packed two bits a field.
+        var layout = StateFields(header);
+        var masks = new StringBuilder();
+        for (var m = 0; m * FieldsPerMask < layout.Count; m++)
+        {
+            masks.Append(", (");
+            for (var f = m * FieldsPerMask; f < Math.Min(layout.Count, (m + 1) * FieldsPerMask); f++)
+                masks.Append(f > m * FieldsPerMask ? " | " : "").Append(CultureInfo.InvariantCulture, $"({layout[f]}::UBIGINT << {2 * (f % FieldsPerMask)})");
+            masks.Append(CultureInfo.InvariantCulture, $") AS m{m}");
+        }
         return $"""
-            SELECT * EXCLUDE (staged), (billed_cost IS NOT NULL AND effective_cost IS NOT NULL AND charge_period_start IS NOT NULL AND charge_period_end IS NOT NULL) AS readable
+            SELECT {LineColumns.Replace("source_row, ", "", StringComparison.Ordinal)}{string.Concat(allowedColumns.Select(i => $", o{i}"))}{masks},
+                (billed_cost IS NOT NULL AND effective_cost IS NOT NULL AND charge_period_start IS NOT NULL AND charge_period_end IS NOT NULL) AS readable
             FROM ({middle})
             """;
+    }
+
+    // Two-bit fields packed in the staged masks, 32 to a UBIGINT: each column's null state, the allowed-value state of
+    // the columns with allowed values, then the fixes MapRow makes.
+    private const int FieldsPerMask = 32;
+
+    private static List<string> StateFields(IReadOnlyList<string> header)
+    {
+        var fields = new List<string>();
+        for (var i = 0; i < header.Count; i++)
+            fields.Add(string.Create(CultureInfo.InvariantCulture, $"t{i}"));
+        for (var i = 0; i < header.Count; i++)
+        {
+            if (FocusReader.AllowedOf(header[i]) is not null)
+                fields.Add(string.Create(CultureInfo.InvariantCulture, $"u{i}"));
+        }
+        fields.AddRange(["zone_shifted", "region_shifted", "list_bad", "contracted_bad", "quantity_bad"]);
+        return fields;
+    }
+
+    // The SQL reading a field of the staged masks.
+    private static string Field(List<string> layout, string name)
+    {
+        var f = layout.IndexOf(name);
+        return string.Create(CultureInfo.InvariantCulture, $"((m{f / FieldsPerMask} >> {2 * (f % FieldsPerMask)}) & 3)");
     }
 
     // TryTime: a time without an offset (or with Z) is UTC; one with an offset is moved to UTC.
@@ -299,17 +350,21 @@ internal sealed class FocusSqlImport : IAsyncDisposable
     {
         var header = shape.Header;
         var first = FirstPositions(header);
+        var layout = StateFields(header);
         var probes = new List<Probe>();
         for (var i = 0; i < header.Count; i++)
         {
             var column = header[i];
-            probes.Add(new Probe("empty-string", column, QuirkAction.Fixed, i, $"s{i} = {StateEmpty}", null, _ => FocusQuirkDetail.EmptyString));
-            probes.Add(new Probe("null-string", column, QuirkAction.Fixed, i, $"s{i} = {StateNullString}", null, _ => FocusQuirkDetail.NullString));
+            var t = Field(layout, string.Create(CultureInfo.InvariantCulture, $"t{i}"));
+            probes.Add(new Probe("empty-string", column, QuirkAction.Fixed, i, $"{t} = {StateEmpty}", null, _ => FocusQuirkDetail.EmptyString));
+            probes.Add(new Probe("null-string", column, QuirkAction.Fixed, i, $"{t} = {StateNullString}", null, _ => FocusQuirkDetail.NullString));
             if (FocusReader.AllowedOf(column) is { } allowed)
             {
-                probes.Add(new Probe("case", column, QuirkAction.Fixed, i, $"s{i} = {StateCase}", $"o{i}",
+                var u = Field(layout, string.Create(CultureInfo.InvariantCulture, $"u{i}"));
+                var odd = string.Create(CultureInfo.InvariantCulture, $"o{i}");
+                probes.Add(new Probe("case", column, QuirkAction.Fixed, i, $"{u} = {StateCase}", odd,
                     v => FocusQuirkDetail.Case(v!, allowed.First(a => string.Equals(a, v, StringComparison.OrdinalIgnoreCase)))));
-                probes.Add(new Probe("unknown-value", column, QuirkAction.Kept, i, $"s{i} = {StateUnknown}", $"o{i}", v => FocusQuirkDetail.UnknownValue(v!)));
+                probes.Add(new Probe("unknown-value", column, QuirkAction.Kept, i, $"{u} = {StateUnknown}", odd, v => FocusQuirkDetail.UnknownValue(v!)));
             }
         }
         var rank = header.Count;
@@ -318,15 +373,15 @@ internal sealed class FocusSqlImport : IAsyncDisposable
             if (!column.AllowsNulls && first.TryGetValue(column.Id, out var i))
             {
                 probes.Add(new Probe("null-in-non-nullable", column.Id, QuirkAction.Kept, rank++,
-                    $"s{i} IN ({StateNull}, {StateEmpty}, {StateNullString})", null, _ => FocusQuirkDetail.NullInNonNullable(column.Id)));
+                    $"{Field(layout, string.Create(CultureInfo.InvariantCulture, $"t{i}"))} <> 0", null, _ => FocusQuirkDetail.NullInNonNullable(column.Id)));
             }
         }
-        probes.Add(new Probe("shifted-value", "AvailabilityZone", QuirkAction.Fixed, rank++, "zone_shifted", null, _ => FocusQuirkDetail.ShiftedZone));
-        probes.Add(new Probe("shifted-value", "RegionId", QuirkAction.Fixed, rank++, "region_shifted", null, _ => FocusQuirkDetail.ShiftedRegion));
+        probes.Add(new Probe("shifted-value", "AvailabilityZone", QuirkAction.Fixed, rank++, $"{Field(layout, "zone_shifted")} = 1", null, _ => FocusQuirkDetail.ShiftedZone));
+        probes.Add(new Probe("shifted-value", "RegionId", QuirkAction.Fixed, rank++, $"{Field(layout, "region_shifted")} = 1", null, _ => FocusQuirkDetail.ShiftedRegion));
         probes.Add(new Probe("unreadable", "", QuirkAction.Skipped, rank++, "NOT readable", null, _ => FocusQuirkDetail.Unreadable));
-        probes.Add(new Probe("not-a-number", "ListCost", QuirkAction.Fixed, rank++, "readable AND list_bad", null, _ => FocusQuirkDetail.NotANumber("ListCost")));
-        probes.Add(new Probe("not-a-number", "ContractedCost", QuirkAction.Fixed, rank++, "readable AND contracted_bad", null, _ => FocusQuirkDetail.NotANumber("ContractedCost")));
-        probes.Add(new Probe("not-a-number", "ConsumedQuantity", QuirkAction.Fixed, rank, "readable AND quantity_bad", null, _ => FocusQuirkDetail.NotANumber("ConsumedQuantity")));
+        probes.Add(new Probe("not-a-number", "ListCost", QuirkAction.Fixed, rank++, $"readable AND {Field(layout, "list_bad")} = 1", null, _ => FocusQuirkDetail.NotANumber("ListCost")));
+        probes.Add(new Probe("not-a-number", "ContractedCost", QuirkAction.Fixed, rank++, $"readable AND {Field(layout, "contracted_bad")} = 1", null, _ => FocusQuirkDetail.NotANumber("ContractedCost")));
+        probes.Add(new Probe("not-a-number", "ConsumedQuantity", QuirkAction.Fixed, rank, $"readable AND {Field(layout, "quantity_bad")} = 1", null, _ => FocusQuirkDetail.NotANumber("ConsumedQuantity")));
         return probes;
     }
 

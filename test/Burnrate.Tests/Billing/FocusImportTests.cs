@@ -303,6 +303,33 @@ public sealed class FocusImportTests : IDisposable
         Assert.DoesNotContain(stored, l => l.SourceRow is 31337 or 59999);
     }
 
+    [Fact]
+    public async Task A_csv_is_read_once_sniffed_a_byte_order_mark_crlf_line_ends_and_a_title_line_above_the_header_read_as_duckdb_reads_them()
+    {
+        // The file is sniffed once and read with what the sniff found: the same lines and quirks as the plain file, row
+        // numbers counted from the header (the title line skipped, as DuckDB's own read_csv skips it).
+        var plain = Path.Combine(_directory, "plain.csv");
+        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
+        {
+            await connection.OpenAsync(Ct);
+            using var command = connection.CreateCommand();
+            command.CommandText = $"""
+                COPY (SELECT * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true) LIMIT 40) TO '{plain}' (HEADER, DELIMITER ',')
+                """;
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+        var bent = Path.Combine(_directory, "bent.csv");
+        await File.WriteAllTextAsync(bent, "\uFEFF" + "SunBird cost and usage, September 2024\r\n" + string.Join("\r\n", await File.ReadAllLinesAsync(plain, Ct)) + "\r\n", Ct);
+
+        var (expected, expectedResult) = await AssertStoreImportMatchesReaderAsync(plain);
+        var (stored, result) = await AssertStoreImportMatchesReaderAsync(bent);
+
+        Assert.Equal(40, result.RowsRead);
+        Assert.Equal(expected, stored);
+        Assert.Equal(expectedResult.Quirks.Select(Describe), result.Quirks.Select(Describe));
+        Assert.Equal("AWS", stored.Single(l => l.SourceRow == 1).Provider);
+    }
+
     // Imports through the store (one pass in DuckDB) and reads through FocusReader: the same lines, the same quirks
     // (kind, column, action, count, first rows, detail, order), the same totals.
     private async Task<(IReadOnlyList<BillingLine> Stored, FocusImportResult Result)> AssertStoreImportMatchesReaderAsync(string path)
