@@ -28,9 +28,14 @@ internal sealed class FocusSqlImport : IAsyncDisposable
 
     private readonly DuckDBConnection _connection;
     private readonly FocusFileShape _shape;
+    private readonly List<string> _fields;
+    private readonly List<int> _allowedColumns;
     private readonly List<Probe> _probes;
     private long[] _counts = [];
     private string?[] _firstValues = [];
+    private List<long>[] _firstRows = [];
+    private readonly List<ProviderTotal> _providers = [];
+    private DateTimeOffset? _start, _end;
     private readonly string _rawTable;
     private bool _dropped;
 
@@ -41,7 +46,9 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         var name = "focus_import_" + Guid.NewGuid().ToString("N");
         Table = "\"" + name + "\"";
         _rawTable = "\"" + name + "_rows\"";
-        _probes = Probes(shape);
+        _fields = StateFields(shape.Header);
+        _allowedColumns = [.. Enumerable.Range(0, shape.Header.Count).Where(i => FocusReader.AllowedOf(shape.Header[i]) is not null)];
+        _probes = Probes(shape, _fields);
     }
 
     /// <summary>
@@ -81,7 +88,7 @@ internal sealed class FocusSqlImport : IAsyncDisposable
             await import.ExecuteAsync("SET preserve_insertion_order = true", cancellationToken).ConfigureAwait(false);
             await import.ExecuteAsync($"CREATE TEMP TABLE {import._rawTable} AS {StageSql(shape)}", cancellationToken).ConfigureAwait(false);
             await import.ExecuteAsync($"CREATE TEMP VIEW {import.Table} AS SELECT rowid + 1 AS source_row, * FROM {import._rawTable}", cancellationToken).ConfigureAwait(false);
-            await import.CountAsync(cancellationToken).ConfigureAwait(false);
+            await import.SummarizeAsync(cancellationToken).ConfigureAwait(false);
             return import;
         }
         catch (DuckDBException e)
@@ -97,32 +104,8 @@ internal sealed class FocusSqlImport : IAsyncDisposable
     }
 
     /// <summary>The import's outcome under <paramref name="sourceName"/>: counts, per-provider totals, period and quirks.</summary>
-    public async Task<FocusImportResult> ResultAsync(string sourceName, CancellationToken cancellationToken)
-    {
-        var providers = new List<ProviderTotal>();
-        DateTimeOffset? start = null, end = null;
-        using (var command = _connection.CreateCommand())
-        {
-            command.CommandText = $"""
-                SELECT provider, count(*), sum(billed_cost), sum(effective_cost), min(charge_period_start), max(charge_period_end)
-                FROM {Table} WHERE readable GROUP BY provider
-                """;
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                providers.Add(new ProviderTotal(reader.GetString(0), reader.GetInt64(1), reader.GetDecimal(2), reader.GetDecimal(3)));
-                var first = Utc(reader.GetDateTime(4));
-                var last = Utc(reader.GetDateTime(5));
-                if (start is null || first < start)
-                    start = first;
-                if (end is null || last > end)
-                    end = last;
-            }
-        }
-        providers.Sort((a, b) => string.CompareOrdinal(a.Provider, b.Provider));
-        return new FocusImportResult(sourceName, _shape.Format, _shape.Version, RowsRead, RowsImported, RowsRead - RowsImported,
-            providers, await QuirksAsync(cancellationToken).ConfigureAwait(false), start, end);
-    }
+    public FocusImportResult Result(string sourceName) =>
+        new(sourceName, _shape.Format, _shape.Version, RowsRead, RowsImported, RowsRead - RowsImported, _providers, Quirks(), _start, _end);
 
     /// <summary>The readable rows as <see cref="BillingLine"/>s, in batches of at most <paramref name="batchSize"/>, in file order.</summary>
     public async IAsyncEnumerable<IReadOnlyList<BillingLine>> ReadLinesAsync(int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -309,13 +292,6 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         return fields;
     }
 
-    // The SQL reading a field of the staged masks.
-    private static string Field(List<string> layout, string name)
-    {
-        var f = layout.IndexOf(name);
-        return string.Create(CultureInfo.InvariantCulture, $"((m{f / FieldsPerMask} >> {2 * (f % FieldsPerMask)}) & 3)");
-    }
-
     // TryTime: a time without an offset (or with Z) is UTC; one with an offset is moved to UTC.
     private static string Time(string text) => $"""
         CASE WHEN length({text}) = 19 AND substr({text}, 17, 1) = ':' THEN TRY_CAST({text} AS TIMESTAMP)
@@ -341,30 +317,42 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         return first;
     }
 
-    /// <summary>One quirk looked for: where (a condition on a staged row), and its place in a row's order of checks.</summary>
-    private sealed record Probe(string Kind, string Column, QuirkAction Action, int Rank, string Condition, string? ValueColumn, Func<string?, string> Detail);
+    /// <summary>
+    /// One quirk looked for: the rows it is found in (by their state), its place in a row's order of checks, and for a
+    /// value quirk the column of <see cref="_allowedColumns"/> whose value the report shows.
+    /// </summary>
+    private sealed record Probe(string Kind, string Column, QuirkAction Action, int Rank, Func<StateGroup, bool> Matches, int? ValueColumn, Func<string?, string> Detail);
+
+    /// <summary>The staged rows of one state (masks and readability) and provider: how many, the first, totals, odd values.</summary>
+    private sealed record StateGroup(ulong[] Masks, bool Readable, string Provider, long Rows, List<long> FirstRows,
+        decimal Billed, decimal Effective, DateTime? Start, DateTime? End, string?[] OddValues)
+    {
+        public int Field(int f) => (int)((Masks[f / FieldsPerMask] >> (2 * (f % FieldsPerMask))) & 3);
+    }
 
     // The checks of FocusReader, in the order it makes them within a row: each column's Normalize, the non-nullable
     // columns, then MapRow's own.
-    private static List<Probe> Probes(FocusFileShape shape)
+    private static List<Probe> Probes(FocusFileShape shape, List<string> fields)
     {
         var header = shape.Header;
         var first = FirstPositions(header);
-        var layout = StateFields(header);
+        int F(string name) => fields.IndexOf(name);
+        string T(int i) => string.Create(CultureInfo.InvariantCulture, $"t{i}");
         var probes = new List<Probe>();
+        var valueColumn = 0;
         for (var i = 0; i < header.Count; i++)
         {
             var column = header[i];
-            var t = Field(layout, string.Create(CultureInfo.InvariantCulture, $"t{i}"));
-            probes.Add(new Probe("empty-string", column, QuirkAction.Fixed, i, $"{t} = {StateEmpty}", null, _ => FocusQuirkDetail.EmptyString));
-            probes.Add(new Probe("null-string", column, QuirkAction.Fixed, i, $"{t} = {StateNullString}", null, _ => FocusQuirkDetail.NullString));
+            var t = F(T(i));
+            probes.Add(new Probe("empty-string", column, QuirkAction.Fixed, i, g => g.Field(t) == StateEmpty, null, _ => FocusQuirkDetail.EmptyString));
+            probes.Add(new Probe("null-string", column, QuirkAction.Fixed, i, g => g.Field(t) == StateNullString, null, _ => FocusQuirkDetail.NullString));
             if (FocusReader.AllowedOf(column) is { } allowed)
             {
-                var u = Field(layout, string.Create(CultureInfo.InvariantCulture, $"u{i}"));
-                var odd = string.Create(CultureInfo.InvariantCulture, $"o{i}");
-                probes.Add(new Probe("case", column, QuirkAction.Fixed, i, $"{u} = {StateCase}", odd,
+                var u = F(string.Create(CultureInfo.InvariantCulture, $"u{i}"));
+                probes.Add(new Probe("case", column, QuirkAction.Fixed, i, g => g.Field(u) == StateCase, valueColumn,
                     v => FocusQuirkDetail.Case(v!, allowed.First(a => string.Equals(a, v, StringComparison.OrdinalIgnoreCase)))));
-                probes.Add(new Probe("unknown-value", column, QuirkAction.Kept, i, $"{u} = {StateUnknown}", odd, v => FocusQuirkDetail.UnknownValue(v!)));
+                probes.Add(new Probe("unknown-value", column, QuirkAction.Kept, i, g => g.Field(u) == StateUnknown, valueColumn, v => FocusQuirkDetail.UnknownValue(v!)));
+                valueColumn++;
             }
         }
         var rank = header.Count;
@@ -372,72 +360,88 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         {
             if (!column.AllowsNulls && first.TryGetValue(column.Id, out var i))
             {
-                probes.Add(new Probe("null-in-non-nullable", column.Id, QuirkAction.Kept, rank++,
-                    $"{Field(layout, string.Create(CultureInfo.InvariantCulture, $"t{i}"))} <> 0", null, _ => FocusQuirkDetail.NullInNonNullable(column.Id)));
+                var t = F(T(i));
+                probes.Add(new Probe("null-in-non-nullable", column.Id, QuirkAction.Kept, rank++, g => g.Field(t) != 0, null, _ => FocusQuirkDetail.NullInNonNullable(column.Id)));
             }
         }
-        probes.Add(new Probe("shifted-value", "AvailabilityZone", QuirkAction.Fixed, rank++, $"{Field(layout, "zone_shifted")} = 1", null, _ => FocusQuirkDetail.ShiftedZone));
-        probes.Add(new Probe("shifted-value", "RegionId", QuirkAction.Fixed, rank++, $"{Field(layout, "region_shifted")} = 1", null, _ => FocusQuirkDetail.ShiftedRegion));
-        probes.Add(new Probe("unreadable", "", QuirkAction.Skipped, rank++, "NOT readable", null, _ => FocusQuirkDetail.Unreadable));
-        probes.Add(new Probe("not-a-number", "ListCost", QuirkAction.Fixed, rank++, $"readable AND {Field(layout, "list_bad")} = 1", null, _ => FocusQuirkDetail.NotANumber("ListCost")));
-        probes.Add(new Probe("not-a-number", "ContractedCost", QuirkAction.Fixed, rank++, $"readable AND {Field(layout, "contracted_bad")} = 1", null, _ => FocusQuirkDetail.NotANumber("ContractedCost")));
-        probes.Add(new Probe("not-a-number", "ConsumedQuantity", QuirkAction.Fixed, rank, $"readable AND {Field(layout, "quantity_bad")} = 1", null, _ => FocusQuirkDetail.NotANumber("ConsumedQuantity")));
+        int zone = F("zone_shifted"), region = F("region_shifted"), list = F("list_bad"), contracted = F("contracted_bad"), quantity = F("quantity_bad");
+        probes.Add(new Probe("shifted-value", "AvailabilityZone", QuirkAction.Fixed, rank++, g => g.Field(zone) == 1, null, _ => FocusQuirkDetail.ShiftedZone));
+        probes.Add(new Probe("shifted-value", "RegionId", QuirkAction.Fixed, rank++, g => g.Field(region) == 1, null, _ => FocusQuirkDetail.ShiftedRegion));
+        probes.Add(new Probe("unreadable", "", QuirkAction.Skipped, rank++, g => !g.Readable, null, _ => FocusQuirkDetail.Unreadable));
+        probes.Add(new Probe("not-a-number", "ListCost", QuirkAction.Fixed, rank++, g => g.Readable && g.Field(list) == 1, null, _ => FocusQuirkDetail.NotANumber("ListCost")));
+        probes.Add(new Probe("not-a-number", "ContractedCost", QuirkAction.Fixed, rank++, g => g.Readable && g.Field(contracted) == 1, null, _ => FocusQuirkDetail.NotANumber("ContractedCost")));
+        probes.Add(new Probe("not-a-number", "ConsumedQuantity", QuirkAction.Fixed, rank, g => g.Readable && g.Field(quantity) == 1, null, _ => FocusQuirkDetail.NotANumber("ConsumedQuantity")));
         return probes;
     }
 
-    // One aggregate: the rows, the readable rows, and for each probe its count (and its first value where it has one).
-    private async Task CountAsync(CancellationToken cancellationToken)
+    // One aggregate: the staged rows grouped by their state and provider, each group with its count, its first row
+    // numbers, its totals and the odd values of its first row. The rows, the per-provider totals and every quirk's count,
+    // first rows and first value follow from the groups: a row's quirks are all in its state, and a quirk's first rows
+    // are among the first rows of the groups it is found in.
+    private async Task SummarizeAsync(CancellationToken cancellationToken)
     {
-        // count_if, not count(*) FILTER: several times faster over a hundred conditions.
-        var sql = new StringBuilder("SELECT count(*), count_if(readable)");
-        foreach (var p in _probes)
-        {
-            sql.Append(CultureInfo.InvariantCulture, $", count_if({p.Condition})");
-            if (p.ValueColumn is not null)
-                sql.Append(CultureInfo.InvariantCulture, $", arg_min({p.ValueColumn}, source_row) FILTER (WHERE {p.Condition})");
-        }
-        sql.Append(" FROM ").Append(Table);
+        var masks = (_fields.Count + FieldsPerMask - 1) / FieldsPerMask;
+        var keys = string.Concat(Enumerable.Range(0, masks).Select(m => string.Create(CultureInfo.InvariantCulture, $"m{m}, ")));
+        var odd = string.Concat(_allowedColumns.Select(i => string.Create(CultureInfo.InvariantCulture, $", arg_min(o{i}, source_row)")));
         using var command = _connection.CreateCommand();
-        command.CommandText = sql.ToString();
-        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        RowsRead = reader.GetInt64(0);
-        RowsImported = reader.GetInt64(1);
+        command.CommandText = string.Create(CultureInfo.InvariantCulture, $"""
+            SELECT {keys}readable, provider, count(*), min(source_row, {FocusQuirkTally.RowsKept}), sum(billed_cost), sum(effective_cost),
+                   min(charge_period_start), max(charge_period_end){odd}
+            FROM {Table} GROUP BY ALL
+            """);
+        var groups = new List<StateGroup>();
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var at = masks;
+                var readable = reader.GetBoolean(at);
+                groups.Add(new StateGroup(
+                    [.. Enumerable.Range(0, masks).Select(m => Convert.ToUInt64(reader.GetValue(m), CultureInfo.InvariantCulture))],
+                    readable, reader.GetString(at + 1), reader.GetInt64(at + 2),
+                    [.. ((System.Collections.IEnumerable)reader.GetValue(at + 3)).Cast<object>().Select(r => Convert.ToInt64(r, CultureInfo.InvariantCulture)).Order()],
+                    readable ? reader.GetDecimal(at + 4) : 0m, readable ? reader.GetDecimal(at + 5) : 0m,
+                    reader.IsDBNull(at + 6) ? null : reader.GetDateTime(at + 6), reader.IsDBNull(at + 7) ? null : reader.GetDateTime(at + 7),
+                    [.. Enumerable.Range(0, _allowedColumns.Count).Select(v => reader.IsDBNull(at + 8 + v) ? null : reader.GetString(at + 8 + v))]));
+            }
+        }
+
+        RowsRead = groups.Sum(g => g.Rows);
+        RowsImported = groups.Where(g => g.Readable).Sum(g => g.Rows);
+        foreach (var provider in groups.Where(g => g.Readable).GroupBy(g => g.Provider, StringComparer.Ordinal).OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            _providers.Add(new ProviderTotal(provider.Key, provider.Sum(g => g.Rows), provider.Sum(g => g.Billed), provider.Sum(g => g.Effective)));
+            var first = Utc(provider.Min(g => g.Start!.Value));
+            var last = Utc(provider.Max(g => g.End!.Value));
+            if (_start is null || first < _start)
+                _start = first;
+            if (_end is null || last > _end)
+                _end = last;
+        }
+
         _counts = new long[_probes.Count];
         _firstValues = new string?[_probes.Count];
-        var at = 2;
+        _firstRows = new List<long>[_probes.Count];
         for (var j = 0; j < _probes.Count; j++)
         {
-            _counts[j] = reader.GetInt64(at++);
-            if (_probes[j].ValueColumn is not null)
-            {
-                _firstValues[j] = reader.IsDBNull(at) ? null : reader.GetString(at);
-                at++;
-            }
+            var p = _probes[j];
+            var found = groups.Where(p.Matches).ToList();
+            _counts[j] = found.Sum(g => g.Rows);
+            _firstRows[j] = [.. found.SelectMany(g => g.FirstRows).Order().Take(FocusQuirkTally.RowsKept)];
+            if (p.ValueColumn is { } v && found.Count > 0)
+                _firstValues[j] = found.MinBy(g => g.FirstRows[0])!.OddValues[v];
         }
     }
 
-    // The first rows of each quirk found (a LIMIT each), merged per (kind, column) and ordered as FocusReader reports them.
-    private async Task<IReadOnlyList<FocusQuirk>> QuirksAsync(CancellationToken cancellationToken)
+    // The first rows of each quirk found, merged per (kind, column) and ordered as FocusReader reports them.
+    private List<FocusQuirk> Quirks()
     {
         var found = Enumerable.Range(0, _probes.Count).Where(j => _counts[j] > 0).ToList();
-        var rows = found.ToDictionary(j => j, _ => new List<long>());
-        if (found.Count > 0)
-        {
-            using var command = _connection.CreateCommand();
-            command.CommandText = string.Join(" UNION ALL ", found.Select(j => string.Create(CultureInfo.InvariantCulture,
-                $"SELECT {j} AS probe, source_row FROM (SELECT source_row FROM {Table} WHERE {_probes[j].Condition} ORDER BY source_row LIMIT {FocusQuirkTally.RowsKept})")));
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                rows[reader.GetInt32(0)].Add(reader.GetInt64(1));
-        }
-
         var merged = new Dictionary<(string Kind, string Column), (Probe Probe, long Count, SortedSet<long> Rows, long FirstRow, int Rank, string Detail)>();
         foreach (var j in found)
         {
             var p = _probes[j];
-            var mine = rows[j];
-            mine.Sort();
+            var mine = _firstRows[j];
             var firstRow = mine.Count > 0 ? mine[0] : long.MaxValue;
             if (merged.TryGetValue((p.Kind, p.Column), out var m))
             {

@@ -58,7 +58,7 @@ public sealed partial class ClickHouseCostStore
         progress?.Report(import.RowsRead);
         await foreach (var batch in import.ReadLinesAsync(FocusImporter.BatchSize, cancellationToken).ConfigureAwait(false))
             await WriteBillingAsync(batch, sourceName, cancellationToken).ConfigureAwait(false);
-        var result = await import.ResultAsync(sourceName, cancellationToken).ConfigureAwait(false);
+        var result = import.Result(sourceName);
         progress?.Report(import.RowsRead);
         return result;
     }

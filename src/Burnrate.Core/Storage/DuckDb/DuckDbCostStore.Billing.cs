@@ -83,7 +83,7 @@ public sealed partial class DuckDbCostStore
                         sourceName, cancellationToken).ConfigureAwait(false);
                 }, cancellationToken).ConfigureAwait(false);
             }
-            var result = await import.ResultAsync(sourceName, cancellationToken).ConfigureAwait(false);
+            var result = import.Result(sourceName);
             progress?.Report(import.RowsRead);
             return result;
         }
