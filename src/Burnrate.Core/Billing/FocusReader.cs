@@ -205,16 +205,16 @@ public sealed class FocusReader : IAsyncDisposable
                 await using var empty = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 return ([.. Enumerable.Range(0, empty.FieldCount).Select(empty.GetName)], null);
             }
-            probe.CommandText = $"SELECT NewLineDelimiter, SkipRows, Comment, [c.name FOR c IN Columns] FROM sniff_csv({Literal(path)}, {CsvOptions})";
+            probe.CommandText = $"SELECT SkipRows, Comment, [c.name FOR c IN Columns] FROM sniff_csv({Literal(path)}, {CsvOptions})";
             await using var sniffed = await probe.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await sniffed.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var header = ((System.Collections.IEnumerable)sniffed.GetValue(3)).Cast<string>().ToList();
+            var header = ((System.Collections.IEnumerable)sniffed.GetValue(2)).Cast<string>().ToList();
             var columns = string.Join(", ", header.Select(h => Literal(h) + ": 'VARCHAR'"));
-            // sniff_csv spells "none" as "(empty)"; a new line is given as written in SQL (\n, \r\n or \r).
-            var newLine = sniffed.IsDBNull(0) ? null : sniffed.GetString(0);
-            var comment = sniffed.IsDBNull(2) ? "" : sniffed.GetString(2);
+            // sniff_csv spells "no comment" as "(empty)". The new line is left to the reader, which takes \n, \r\n and \r
+            // alike: told new_line = '\r\n', DuckDB 1.5's strict reader read no row of a CRLF file, and said nothing.
+            var comment = sniffed.IsDBNull(1) ? "" : sniffed.GetString(1);
             var dialect = string.Create(CultureInfo.InvariantCulture,
-                $"auto_detect = false{(newLine is @"\n" or @"\r\n" or @"\r" ? ", new_line = " + Literal(newLine) : "")}, skip = {Convert.ToInt64(sniffed.GetValue(1), CultureInfo.InvariantCulture)}, comment = {Literal(comment.Length == 1 ? comment : "")}, columns = {{{columns}}}");
+                $"auto_detect = false, skip = {Convert.ToInt64(sniffed.GetValue(0), CultureInfo.InvariantCulture)}, comment = {Literal(comment.Length == 1 ? comment : "")}, columns = {{{columns}}}");
             return (header, dialect);
         }
         catch (DuckDBException e)
@@ -262,13 +262,16 @@ public sealed class FocusReader : IAsyncDisposable
     /// The SQL that reads a file as text columns into a table, on every thread: DuckDB keeps a file's row order when it
     /// inserts a scan into a table (with <c>preserve_insertion_order</c>, its default), so the table's <c>rowid</c> is
     /// the file's data row number less one. Streamed to a client, the same parallel read is not in file order. A CSV
-    /// file is read with the options its sniff found (<see cref="FocusFileShape.CsvDialect"/>), not sniffed again.
+    /// file is read with the options its sniff found (<see cref="FocusFileShape.CsvDialect"/>), not sniffed again;
+    /// <paramref name="strict"/>, as a well-formed file, on every thread; otherwise as the reader reads it (DuckDB's
+    /// lenient mode, which its parallel reader cannot use on a file of more than a few buffers), on one thread.
     /// </summary>
-    internal static string TableSelectSql(FocusFileShape shape) =>
+    internal static string TableSelectSql(FocusFileShape shape, bool strict) =>
         shape.Format == FocusFileFormat.Parquet
             ? $"SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet({Literal(shape.Path)})"
-            : $"SELECT * FROM read_csv({Literal(shape.Path)}, {CsvOptions}{(shape.CsvDialect is null ? "" : ", " + shape.CsvDialect)})";
+            : $"SELECT * FROM read_csv({Literal(shape.Path)}, {(strict ? CsvStrictOptions : CsvOptions + ", parallel = false")}{(shape.CsvDialect is null ? "" : ", " + shape.CsvDialect)})";
 
+    private const string CsvStrictOptions = "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = true";
     private const string CsvOptions = "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false";
 
     // Cell states computed by DuckDB, 3 bits a column, 21 columns to a BIGINT: what Normalize and the null check

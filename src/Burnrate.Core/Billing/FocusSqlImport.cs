@@ -86,7 +86,16 @@ internal sealed class FocusSqlImport : IAsyncDisposable
             // The row numbers are the table's rowid, which follows the file's order only while DuckDB preserves
             // insertion order (its default; set again in case the connection was told otherwise).
             await import.ExecuteAsync("SET preserve_insertion_order = true", cancellationToken).ConfigureAwait(false);
-            await import.ExecuteAsync($"CREATE TEMP TABLE {import._rawTable} AS {StageSql(shape)}", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await import.ExecuteAsync($"CREATE TEMP TABLE {import._rawTable} AS {StageSql(shape, strict: true)}", cancellationToken).ConfigureAwait(false);
+            }
+            catch (DuckDBException) when (shape.Format == FocusFileFormat.Csv)
+            {
+                // Not a well-formed CSV (an unescaped quote, a row of more columns than the header): read it again as
+                // the reader does, leniently and on one thread (the statement failed whole: nothing was staged).
+                await import.ExecuteAsync($"CREATE TEMP TABLE {import._rawTable} AS {StageSql(shape, strict: false)}", cancellationToken).ConfigureAwait(false);
+            }
             await import.ExecuteAsync($"CREATE TEMP VIEW {import.Table} AS SELECT rowid + 1 AS source_row, * FROM {import._rawTable}", cancellationToken).ConfigureAwait(false);
             await import.SummarizeAsync(cancellationToken).ConfigureAwait(false);
             return import;
@@ -174,7 +183,7 @@ internal sealed class FocusSqlImport : IAsyncDisposable
     private static string In(string expression, IEnumerable<string> values) => $"list_contains([{List(values)}], {expression})";
 
     /// <summary>The SELECT that stages a file: one pass, every cell's state, the line's columns typed and fixed.</summary>
-    internal static string StageSql(FocusFileShape shape)
+    internal static string StageSql(FocusFileShape shape, bool strict = true)
     {
         var header = shape.Header;
         var first = FirstPositions(header);
@@ -193,7 +202,7 @@ internal sealed class FocusSqlImport : IAsyncDisposable
         }
         foreach (var i in kept)
             cells.Append(CultureInfo.InvariantCulture, $", {Quote(header[i])} AS c{i}");
-        cells.Append(" FROM (").Append(FocusReader.TableSelectSql(shape)).Append(')');
+        cells.Append(" FROM (").Append(FocusReader.TableSelectSql(shape, strict)).Append(')');
 
         // Level 2: the columns with allowed values: a value spelled otherwise than FOCUS does (u = case) or not allowed at all (unknown).
         var values = new StringBuilder("SELECT *");

@@ -330,6 +330,25 @@ public sealed class FocusImportTests : IDisposable
         Assert.Equal("AWS", stored.Single(l => l.SourceRow == 1).Provider);
     }
 
+    [Fact]
+    public async Task A_csv_that_is_not_well_formed_is_staged_as_the_reader_reads_it_a_row_with_a_field_too_many()
+    {
+        // 30,000 rows (past the sniff's sample) and one with a field more than the header at row 29,001: DuckDB's strict
+        // parallel read refuses it, so the import reads the file again leniently on one thread, as the reader does.
+        var path = Path.Combine(_directory, "extra-field.csv");
+        var sample = await File.ReadAllLinesAsync(FocusTestPaths.Sample, Ct);
+        var lines = new List<string> { sample[0] };
+        for (var copy = 0; copy < 30; copy++)
+            lines.AddRange(sample.Skip(1));
+        lines[29_001] += ",\"extra\"";
+        await File.WriteAllLinesAsync(path, lines, Ct);
+
+        var (stored, result) = await AssertStoreImportMatchesReaderAsync(path);
+
+        Assert.Equal(30_000, result.RowsRead);
+        Assert.Contains(stored, l => l.SourceRow == 29_001);
+    }
+
     // Imports through the store (one pass in DuckDB) and reads through FocusReader: the same lines, the same quirks
     // (kind, column, action, count, first rows, detail, order), the same totals.
     private async Task<(IReadOnlyList<BillingLine> Stored, FocusImportResult Result)> AssertStoreImportMatchesReaderAsync(string path)
