@@ -238,14 +238,15 @@ public sealed class FocusImportTests : IDisposable
             await connection.OpenAsync(Ct);
             using var command = connection.CreateCommand();
             // Rows 1-20 of the sample, bent: times with an offset, with Z, with fractions, a date only; unreadable costs and
-            // times; numbers that are not; an unknown and differently cased ChargeCategory; an empty ProviderName.
+            // times; numbers that are not, and numbers wider than 18 digits; an unknown and differently cased ChargeCategory;
+            // an empty ProviderName.
             command.CommandText = $"""
                 COPY (SELECT * REPLACE (
                         CASE r WHEN 2 THEN '2024-09-18T23:00:00+02:00' WHEN 3 THEN '2024-09-18T22:00:00Z' WHEN 4 THEN '2024-09-18 22:00:00.500'
                                WHEN 5 THEN '2024-09-18' WHEN 6 THEN 'yesterday' WHEN 7 THEN '2024-09-18T22:00:00-05:30' ELSE ChargePeriodStart END AS ChargePeriodStart,
-                        CASE r WHEN 8 THEN 'n/a' WHEN 9 THEN NULL WHEN 10 THEN '1e-5' WHEN 11 THEN ' 12.5 ' ELSE BilledCost END AS BilledCost,
+                        CASE r WHEN 8 THEN 'n/a' WHEN 9 THEN NULL WHEN 10 THEN '1e-5' WHEN 11 THEN ' 12.5 ' WHEN 3 THEN '1234567890.123456789012' ELSE BilledCost END AS BilledCost,
                         CASE r WHEN 12 THEN 'twelve' WHEN 13 THEN '' ELSE ListCost END AS ListCost,
-                        CASE r WHEN 14 THEN 'x' ELSE ConsumedQuantity END AS ConsumedQuantity,
+                        CASE r WHEN 14 THEN 'x' WHEN 4 THEN '987654.123456789012345' ELSE ConsumedQuantity END AS ConsumedQuantity,
                         CASE r WHEN 15 THEN 'usage' WHEN 16 THEN 'Refund' WHEN 17 THEN 'USAGE' WHEN 18 THEN 'Refund2' ELSE ChargeCategory END AS ChargeCategory,
                         CASE r WHEN 19 THEN '' WHEN 20 THEN 'NULL' ELSE ProviderName END AS ProviderName,
                         CASE r WHEN 16 THEN '12.5' ELSE AvailabilityZone END AS AvailabilityZone)
@@ -264,6 +265,9 @@ public sealed class FocusImportTests : IDisposable
         Assert.Equal(new DateTimeOffset(2024, 9, 18, 21, 0, 0, TimeSpan.Zero), stored.Single(l => l.SourceRow == 2).ChargePeriodStart);
         Assert.Equal(new DateTimeOffset(2024, 9, 19, 3, 30, 0, TimeSpan.Zero), stored.Single(l => l.SourceRow == 7).ChargePeriodStart);
         Assert.Equal(0.00001m, stored.Single(l => l.SourceRow == 10).BilledCost);
+        // Wider than a 64-bit decimal at the ledger's scale: read exactly all the same.
+        Assert.Equal(1234567890.123456789012m, stored.Single(l => l.SourceRow == 3).BilledCost);
+        Assert.Equal(987654.123456789012345m, stored.Single(l => l.SourceRow == 4).ConsumedQuantity);
         Assert.Equal("Usage", stored.Single(l => l.SourceRow == 17).ChargeCategory);
         Assert.Contains("'usage'", Assert.Single(result.Quirks, q => q.Kind == "case" && q.Column == "ChargeCategory").Detail, StringComparison.Ordinal);
         Assert.Equal([16L, 18], Assert.Single(result.Quirks, q => q.Kind == "unknown-value" && q.Column == "ChargeCategory").FirstRows);
