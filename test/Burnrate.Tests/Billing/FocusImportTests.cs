@@ -334,6 +334,24 @@ public sealed class FocusImportTests : IDisposable
         Assert.Equal("AWS", stored.Single(l => l.SourceRow == 1).Provider);
     }
 
+    [Theory]
+    [InlineData("\"BilledCost\",\"ChargePeriodStart\",\"Tags\"\n1,2,3\n", "BilledCost|ChargePeriodStart|Tags")]
+    [InlineData("\uFEFFBilledCost,ChargePeriodStart,\"Odd \"\"name\"\", too\"\r\n1,2,3\r\n", "BilledCost|ChargePeriodStart|Odd \"name\", too")]
+    [InlineData("BilledCost,\"Charge\nPeriodStart\",ChargePeriodStart\n", "BilledCost|Charge\nPeriodStart|ChargePeriodStart")]
+    [InlineData("SunBird bill, September\nBilledCost,ChargePeriodStart\n", null)]
+    [InlineData("BilledCost, ChargePeriodStart\n", null)]
+    [InlineData("BilledCost,ChargePeriodStart,BilledCost\n", null)]
+    [InlineData("BilledCost,,ChargePeriodStart\n", null)]
+    [InlineData("BilledCost,\"Charge\"PeriodStart,ChargePeriodStart\n", null)]
+    [InlineData("BilledCost,\"ChargePeriodStart\n", null)]
+    public async Task A_plain_focus_header_is_read_without_a_sniff_and_anything_else_is_left_to_duckdb(string file, string? names)
+    {
+        var path = Path.Combine(_directory, "header.csv");
+        await File.WriteAllTextAsync(path, file, Ct);
+
+        Assert.Equal(names?.Split('|'), FocusReader.PlainCsvHeader(path));
+    }
+
     [Fact]
     public async Task A_csv_that_is_not_well_formed_is_staged_as_the_reader_reads_it_a_row_with_a_field_too_many()
     {
