@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -236,8 +237,19 @@ public sealed class FocusReader : IAsyncDisposable
     /// </summary>
     internal static List<string>? PlainCsvHeader(string path)
     {
-        // Quotes, commas and line ends are ASCII, never part of a UTF-8 sequence: the record's end is found in the bytes.
-        var bytes = new byte[1 << 20];
+        var bytes = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            return PlainCsvHeader(path, bytes);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    private static List<string>? PlainCsvHeader(string path, byte[] bytes)
+    {
         int read;
         try
         {
@@ -248,6 +260,7 @@ public sealed class FocusReader : IAsyncDisposable
         {
             return null;
         }
+        // Quotes, commas and line ends are ASCII, never part of a UTF-8 sequence: the record's end is found in the bytes.
         var start = read >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
         var end = start;
         for (var quoted = false; end < read && (quoted || (bytes[end] != (byte)'\n' && bytes[end] != (byte)'\r')); end++)
