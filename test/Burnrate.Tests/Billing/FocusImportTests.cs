@@ -1,4 +1,3 @@
-using System.Globalization;
 using Burnrate.Billing;
 using Burnrate.Storage.DuckDb;
 using Burnrate.Tests.Support;
@@ -30,6 +29,16 @@ public sealed class FocusImportTests : IDisposable
             lines.AddRange(batch);
         }
         return (lines, reader);
+    }
+
+    // Runs one statement in a fresh in-memory DuckDB: how the tests write their bent files.
+    private static async Task DuckDbAsync(string sql)
+    {
+        await using var connection = new DuckDBConnection("Data Source=:memory:");
+        await connection.OpenAsync(Ct);
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(Ct);
     }
 
     private static FocusQuirk Quirk(FocusReader reader, string kind, string column) =>
@@ -161,13 +170,7 @@ public sealed class FocusImportTests : IDisposable
     public async Task A_1_2_column_makes_the_file_1_2_and_its_mandatory_columns_are_checked()
     {
         var path = Path.Combine(_directory, "v12.csv");
-        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
-        {
-            await connection.OpenAsync(Ct);
-            using var command = connection.CreateCommand();
-            command.CommandText = $"COPY (SELECT *, 'INV-1' AS InvoiceId FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true) LIMIT 3) TO '{path}' (HEADER, DELIMITER ',')";
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        await DuckDbAsync($"COPY (SELECT *, 'INV-1' AS InvoiceId FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true) LIMIT 3) TO '{path}' (HEADER, DELIMITER ',')");
         var (lines, reader) = await ReadAllAsync(path);
         await using var _ = reader;
         Assert.Equal(FocusVersion.V1_2, reader.Version);
@@ -178,19 +181,13 @@ public sealed class FocusImportTests : IDisposable
     public async Task Csv_and_parquet_of_the_same_bill_give_the_same_lines()
     {
         var parquet = Path.Combine(_directory, "sample.parquet");
-        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
-        {
-            await connection.OpenAsync(Ct);
-            using var command = connection.CreateCommand();
-            // Typed as a provider would write it: decimals as DECIMAL, periods as TIMESTAMP.
-            command.CommandText = $"""
-                COPY (SELECT * REPLACE (CAST(BilledCost AS DECIMAL(38, 11)) AS BilledCost, CAST(EffectiveCost AS DECIMAL(38, 11)) AS EffectiveCost,
-                                        CAST(ChargePeriodStart AS TIMESTAMP) AS ChargePeriodStart, CAST(ChargePeriodEnd AS TIMESTAMP) AS ChargePeriodEnd)
-                      FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true))
-                TO '{parquet}' (FORMAT parquet)
-                """;
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        // Typed as a provider would write it: decimals as DECIMAL, periods as TIMESTAMP.
+        await DuckDbAsync($"""
+            COPY (SELECT * REPLACE (CAST(BilledCost AS DECIMAL(38, 11)) AS BilledCost, CAST(EffectiveCost AS DECIMAL(38, 11)) AS EffectiveCost,
+                                    CAST(ChargePeriodStart AS TIMESTAMP) AS ChargePeriodStart, CAST(ChargePeriodEnd AS TIMESTAMP) AS ChargePeriodEnd)
+                  FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true))
+            TO '{parquet}' (FORMAT parquet)
+            """);
 
         var (csvLines, csvReader) = await ReadAllAsync(FocusTestPaths.Sample);
         var (parquetLines, parquetReader) = await ReadAllAsync(parquet);
@@ -233,28 +230,22 @@ public sealed class FocusImportTests : IDisposable
     public async Task The_store_import_handles_odd_values_as_the_reader_does_times_with_offsets_unreadable_rows_and_bad_numbers()
     {
         var path = Path.Combine(_directory, "odd.csv");
-        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
-        {
-            await connection.OpenAsync(Ct);
-            using var command = connection.CreateCommand();
-            // Rows 1-20 of the sample, bent: times with an offset, with Z, with fractions, a date only; unreadable costs and
-            // times; numbers that are not, and numbers wider than 18 digits; an unknown and differently cased ChargeCategory;
-            // an empty ProviderName.
-            command.CommandText = $"""
-                COPY (SELECT * REPLACE (
-                        CASE r WHEN 2 THEN '2024-09-18T23:00:00+02:00' WHEN 3 THEN '2024-09-18T22:00:00Z' WHEN 4 THEN '2024-09-18 22:00:00.500'
-                               WHEN 5 THEN '2024-09-18' WHEN 6 THEN 'yesterday' WHEN 7 THEN '2024-09-18T22:00:00-05:30' ELSE ChargePeriodStart END AS ChargePeriodStart,
-                        CASE r WHEN 8 THEN 'n/a' WHEN 9 THEN NULL WHEN 10 THEN '1e-5' WHEN 11 THEN ' 12.5 ' WHEN 3 THEN '1234567890.123456789012' ELSE BilledCost END AS BilledCost,
-                        CASE r WHEN 12 THEN 'twelve' WHEN 13 THEN '' ELSE ListCost END AS ListCost,
-                        CASE r WHEN 14 THEN 'x' WHEN 4 THEN '987654.123456789012345' ELSE ConsumedQuantity END AS ConsumedQuantity,
-                        CASE r WHEN 15 THEN 'usage' WHEN 16 THEN 'Refund' WHEN 17 THEN 'USAGE' WHEN 18 THEN 'Refund2' ELSE ChargeCategory END AS ChargeCategory,
-                        CASE r WHEN 19 THEN '' WHEN 20 THEN 'NULL' ELSE ProviderName END AS ProviderName,
-                        CASE r WHEN 16 THEN '12.5' ELSE AvailabilityZone END AS AvailabilityZone)
-                      FROM (SELECT row_number() OVER () AS r, * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true)) WHERE r <= 20)
-                TO '{path}' (HEADER, DELIMITER ',')
-                """;
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        // Rows 1-20 of the sample, bent: times with an offset, with Z, with fractions, a date only; unreadable costs and
+        // times; numbers that are not, and numbers wider than 18 digits; an unknown and differently cased ChargeCategory;
+        // an empty ProviderName.
+        await DuckDbAsync($"""
+            COPY (SELECT * REPLACE (
+                    CASE r WHEN 2 THEN '2024-09-18T23:00:00+02:00' WHEN 3 THEN '2024-09-18T22:00:00Z' WHEN 4 THEN '2024-09-18 22:00:00.500'
+                           WHEN 5 THEN '2024-09-18' WHEN 6 THEN 'yesterday' WHEN 7 THEN '2024-09-18T22:00:00-05:30' ELSE ChargePeriodStart END AS ChargePeriodStart,
+                    CASE r WHEN 8 THEN 'n/a' WHEN 9 THEN NULL WHEN 10 THEN '1e-5' WHEN 11 THEN ' 12.5 ' WHEN 3 THEN '1234567890.123456789012' ELSE BilledCost END AS BilledCost,
+                    CASE r WHEN 12 THEN 'twelve' WHEN 13 THEN '' ELSE ListCost END AS ListCost,
+                    CASE r WHEN 14 THEN 'x' WHEN 4 THEN '987654.123456789012345' ELSE ConsumedQuantity END AS ConsumedQuantity,
+                    CASE r WHEN 15 THEN 'usage' WHEN 16 THEN 'Refund' WHEN 17 THEN 'USAGE' WHEN 18 THEN 'Refund2' ELSE ChargeCategory END AS ChargeCategory,
+                    CASE r WHEN 19 THEN '' WHEN 20 THEN 'NULL' ELSE ProviderName END AS ProviderName,
+                    CASE r WHEN 16 THEN '12.5' ELSE AvailabilityZone END AS AvailabilityZone)
+                  FROM (SELECT row_number() OVER () AS r, * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true)) WHERE r <= 20)
+            TO '{path}' (HEADER, DELIMITER ',')
+            """);
         // The helper column r travels into the file: a column outside FOCUS, reported as such by both paths.
         var (stored, result) = await AssertStoreImportMatchesReaderAsync(path);
 
@@ -281,24 +272,18 @@ public sealed class FocusImportTests : IDisposable
     public async Task Row_numbers_are_the_files_in_a_file_larger_than_one_read_buffer(string format)
     {
         // 60,000 rows (~45 MB of CSV; Parquet in row groups of 2,048) with unreadable costs at two rows far apart: both
-        // paths report those rows, and every stored line has the reader's row number. (A parallel CSV read numbered
-        // rows out of file order at this size: found by this test; the CSV is read on one thread.)
+        // paths report those rows, and every stored line has the reader's row number. (The import's parallel read once
+        // numbered rows out of file order at this size, found by this test: DuckDB had turned an IN list into a join.)
         var path = Path.Combine(_directory, "big." + format);
-        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
-        {
-            await connection.OpenAsync(Ct);
-            using var command = connection.CreateCommand();
-            var options = format == "csv" ? "HEADER, DELIMITER ','" : "FORMAT PARQUET, ROW_GROUP_SIZE 2048";
-            command.CommandText = $"""
-                COPY (SELECT * REPLACE (CASE WHEN r IN (31337, 59999) THEN 'n/a' ELSE BilledCost END AS BilledCost)
-                      FROM (SELECT row_number() OVER (ORDER BY copy, line) AS r, * EXCLUDE (copy, line)
-                            FROM (SELECT c.range AS copy, s.* FROM range(60) c,
-                                  (SELECT row_number() OVER () AS line, * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true)) s))
-                      ORDER BY r)
-                TO '{path}' ({options})
-                """;
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        var options = format == "csv" ? "HEADER, DELIMITER ','" : "FORMAT PARQUET, ROW_GROUP_SIZE 2048";
+        await DuckDbAsync($"""
+            COPY (SELECT * REPLACE (CASE WHEN r IN (31337, 59999) THEN 'n/a' ELSE BilledCost END AS BilledCost)
+                  FROM (SELECT row_number() OVER (ORDER BY copy, line) AS r, * EXCLUDE (copy, line)
+                        FROM (SELECT c.range AS copy, s.* FROM range(60) c,
+                              (SELECT row_number() OVER () AS line, * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true)) s))
+                  ORDER BY r)
+            TO '{path}' ({options})
+            """);
 
         var (stored, result) = await AssertStoreImportMatchesReaderAsync(path);
 
@@ -313,15 +298,9 @@ public sealed class FocusImportTests : IDisposable
         // The file is sniffed once and read with what the sniff found: the same lines and quirks as the plain file, row
         // numbers counted from the header (the title line skipped, as DuckDB's own read_csv skips it).
         var plain = Path.Combine(_directory, "plain.csv");
-        await using (var connection = new DuckDBConnection("Data Source=:memory:"))
-        {
-            await connection.OpenAsync(Ct);
-            using var command = connection.CreateCommand();
-            command.CommandText = $"""
-                COPY (SELECT * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true) LIMIT 40) TO '{plain}' (HEADER, DELIMITER ',')
-                """;
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        await DuckDbAsync($"""
+            COPY (SELECT * FROM read_csv('{FocusTestPaths.Sample}', all_varchar = true, header = true) LIMIT 40) TO '{plain}' (HEADER, DELIMITER ',')
+            """);
         var bent = Path.Combine(_directory, "bent.csv");
         await File.WriteAllTextAsync(bent, "\uFEFF" + "SunBird cost and usage, September 2024\r\n" + string.Join("\r\n", await File.ReadAllLinesAsync(plain, Ct)) + "\r\n", Ct);
 
@@ -395,13 +374,6 @@ public sealed class FocusImportTests : IDisposable
 
     private static string Describe(FocusQuirk q) => $"{q.Kind}|{q.Column}|{q.Action}|{q.Count}|{string.Join(",", q.FirstRows)}|{q.Detail}";
 
-    private static async Task WithoutColumnAsync(string source, string target, string column)
-    {
-        await using var connection = new DuckDBConnection("Data Source=:memory:");
-        await connection.OpenAsync(Ct);
-        using var command = connection.CreateCommand();
-        command.CommandText = string.Create(CultureInfo.InvariantCulture,
-            $"COPY (SELECT * EXCLUDE ({column}) FROM read_csv('{source}', all_varchar = true, header = true)) TO '{target}' (HEADER, DELIMITER ',')");
-        await command.ExecuteNonQueryAsync(Ct);
-    }
+    private static Task WithoutColumnAsync(string source, string target, string column) =>
+        DuckDbAsync($"COPY (SELECT * EXCLUDE ({column}) FROM read_csv('{source}', all_varchar = true, header = true)) TO '{target}' (HEADER, DELIMITER ',')");
 }
