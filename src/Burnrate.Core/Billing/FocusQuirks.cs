@@ -110,7 +110,7 @@ internal static class FocusQuirkDetail
 /// <param name="Version">The FOCUS version it is read as.</param>
 /// <param name="VersionFromColumn">Whether a version column stated it (else it was told from the columns).</param>
 /// <param name="CsvDialect">
-/// For a CSV file, the <c>read_csv</c> options DuckDB's sniffer found for it (rows skipped, comment, the
-/// columns), so that reading it again needs no second sniff; null for Parquet.
+/// For a CSV file, the <c>read_csv</c> options it is read with (rows skipped above the header, comment character, the
+/// columns), from its plain header or DuckDB's sniff, so that no read sniffs it again; null for Parquet.
 /// </param>
 internal sealed record FocusFileShape(string Path, FocusFileFormat Format, IReadOnlyList<string> Header, FocusVersion Version, bool VersionFromColumn, string? CsvDialect = null);

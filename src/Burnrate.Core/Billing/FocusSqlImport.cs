@@ -8,10 +8,11 @@ namespace Burnrate.Billing;
 /// <summary>
 /// A FOCUS file imported by SQL inside DuckDB. One pass over the file (<see cref="StageAsync"/>) stages every data
 /// row in a temporary table: the columns of a billing line, typed and with the quirks fixed, beside the state of every
-/// cell of the row (packed two bits a field in a few integers: writing a column per cell cost a sixth of the import). A store copies the readable rows from there (<see cref="LinesSql"/>) in one statement; the
-/// quirks (counts by one aggregate, the first row numbers by a LIMIT per quirk found), the row counts and the
-/// per-provider totals are queries over the staged table. The checks and fixes are those of <see cref="FocusReader"/>,
-/// so both paths report the same quirks, counts and row numbers and give the same lines.
+/// cell of the row (packed two bits a field in a few integers: a column per cell cost a sixth of the import). A store
+/// copies the readable rows from there (<see cref="LinesSql"/>) in one statement. One aggregate over the staged rows,
+/// grouped by state and provider, gives the row counts, the per-provider totals and every quirk's count, first rows
+/// and example. The checks and fixes are those of <see cref="FocusReader"/>, so both paths report the same quirks,
+/// counts and row numbers and give the same lines.
 /// </summary>
 internal sealed class FocusSqlImport : IAsyncDisposable
 {
